@@ -1,0 +1,31 @@
+"""NumPy-compatible reflect padding for the ENRB input (spec §1.3)."""
+import torch
+
+
+def _reflect_indices(size: int, target: int, device: torch.device) -> torch.Tensor:
+    """Indices 0..target-1 mapped into 0..size-1 by repeated edge-excluding reflection.
+
+    Same as ``np.pad(mode='reflect')`` (period ``2*(size-1)``), including pads longer than
+    ``size``; a size-1 axis repeats its only element, as NumPy does.
+    """
+    idx = torch.arange(target, device=device)
+    if size == 1:
+        return torch.zeros_like(idx)
+    period = 2 * (size - 1)
+    idx = idx % period
+    return torch.where(idx < size, idx, period - idx)
+
+
+def reflect_pad_bottom_right(x: torch.Tensor, target_h: int, target_w: int) -> torch.Tensor:
+    """Reflect-pad (..., H, W) at the bottom and right to (..., target_h, target_w).
+
+    Equals ``np.pad(x, [..., (0, target_h-H), (0, target_w-W)], 'reflect')``: the edge pixel is not
+    repeated and reflection keeps bouncing when the pad is longer than the image (unlike
+    ``F.pad(mode='reflect')``). Works for any dtype and device.
+    """
+    h, w = x.shape[-2:]
+    if target_h < h or target_w < w:
+        raise ValueError(f"target {target_h}x{target_w} is smaller than the input {h}x{w}")
+    rows = _reflect_indices(h, target_h, x.device)
+    cols = _reflect_indices(w, target_w, x.device)
+    return x.index_select(-2, rows).index_select(-1, cols)
