@@ -1,0 +1,99 @@
+"""Listing, reading and writing image files as RGB tensors in [0, 1]."""
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+
+
+class ImageReadError(ValueError):
+    """An image file exists but cannot be decoded (corrupt, truncated or unsupported)."""
+
+
+def is_image_file(path: str | Path) -> bool:
+    """True for a regular file whose extension (any case) is in ``IMAGE_EXTENSIONS``."""
+    path = Path(path)
+    return path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file()
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key comparing digit runs as numbers: ``2.png < 10.png``, ``low9 < low10``."""
+    parts = [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+    return parts, name
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly inside ``folder`` (not recursive), in natural order of their names."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    return sorted((p for p in folder.iterdir() if is_image_file(p)), key=lambda p: natural_key(p.name))
+
+
+def read_image_array(path: str | Path) -> np.ndarray:
+    """Decode ``path`` to an RGB array (H, W, 3), dtype uint8 or uint16 as stored in the file.
+
+    Grey and grey+alpha become three equal channels, alpha is dropped, palettes are expanded.
+    """
+    path = Path(path)
+    try:
+        buffer = np.fromfile(path, dtype=np.uint8)
+        array = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+    except cv2.error as error:
+        raise ImageReadError(f"cannot decode image {path}: {error}") from error
+    if array is None:
+        raise ImageReadError(f"cannot decode image {path} (corrupt, truncated or not an image)")
+    if array.dtype not in (np.uint8, np.uint16):
+        raise ImageReadError(f"unsupported pixel type {array.dtype} in {path} (expected 8 or 16 bit)")
+    if array.ndim == 2:
+        array = array[:, :, None]
+    channels = array.shape[2]
+    if channels in (1, 2):
+        return np.repeat(array[:, :, :1], 3, axis=2)
+    if channels in (3, 4):
+        return np.ascontiguousarray(array[:, :, 2::-1])
+    raise ImageReadError(f"unsupported channel count {channels} in {path}")
+
+
+def array_to_tensor(array: np.ndarray) -> torch.Tensor:
+    """RGB uint8/uint16 array (H, W, 3) -> float32 tensor (3, H, W) in [0, 1] (divides by 255 or 65535)."""
+    scale = 65535.0 if array.dtype == np.uint16 else 255.0
+    return torch.from_numpy(array.astype(np.float32) / scale).permute(2, 0, 1).contiguous()
+
+
+def read_image(path: str | Path) -> torch.Tensor:
+    """Read ``path`` as a float32 RGB tensor (3, H, W) in [0, 1]; raises ``ImageReadError`` if corrupt."""
+    return array_to_tensor(read_image_array(path))
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) of an image file, from its header only."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError) as error:
+        raise ImageReadError(f"cannot read the size of image {path}: {error}") from error
+    return height, width
+
+
+def to_uint8_truncate(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float tensor -> (H, W, 3) uint8 array by ``(clamp(x, 0, 1) * 255).byte()`` (truncation,
+    as torchvision's ``ToPILImage`` does)."""
+    return (image.detach().cpu().clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy()
+
+
+def save_image(image: torch.Tensor, path: str | Path) -> None:
+    """Write a (3, H, W) RGB tensor in [0, 1] as an 8-bit file (format from the extension), creating
+    parent folders; values are truncated as in ``to_uint8_truncate``."""
+    path = Path(path)
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise ValueError(f"cannot save {path}: the extension must be one of {', '.join(sorted(IMAGE_EXTENSIONS))}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, encoded = cv2.imencode(path.suffix, to_uint8_truncate(image)[:, :, ::-1])
+    if not ok:
+        raise ValueError(f"OpenCV could not encode {path}")
+    encoded.tofile(path)

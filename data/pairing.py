@@ -1,0 +1,55 @@
+"""Matching low-light images with their references by file name (never by listing order)."""
+import re
+from pathlib import Path
+
+from .image_io import list_images, natural_key
+
+_PREFIX_AND_NUMBER = re.compile(r"[A-Za-z]*[_-]?(\d+)")
+_SHOWN_NAMES = 5
+
+
+def pair_key(path: str | Path) -> str:
+    """The name that pairs a file with its partner: the stem, except that a stem made of letters then
+    digits (``low00690``, ``normal00690``, ``00690``) pairs by the number (``"690"``)."""
+    stem = Path(path).stem
+    match = _PREFIX_AND_NUMBER.fullmatch(stem)
+    return str(int(match.group(1))) if match else stem
+
+
+def _keyed(folder: str | Path) -> dict[str, Path]:
+    keyed: dict[str, Path] = {}
+    for path in list_images(folder):
+        key = pair_key(path)
+        if key in keyed:
+            raise ValueError(f"{keyed[key].name} and {path.name} in {folder} have the same pairing key {key!r}")
+        keyed[key] = path
+    return keyed
+
+
+def _unmatched_message(names: list[str], total: int, side: str, other_folder: str | Path) -> str:
+    shown = ", ".join(sorted(names, key=natural_key)[:_SHOWN_NAMES])
+    more = f", ... ({len(names) - _SHOWN_NAMES} more)" if len(names) > _SHOWN_NAMES else ""
+    return f"{len(names)} of {total} {side} images have no partner in {other_folder}: {shown}{more}"
+
+
+def pair_folders(low_dir: str | Path, high_dir: str | Path) -> list[tuple[Path, Path]]:
+    """All (low, high) image pairs of two folders, matched by ``pair_key``, in natural order of the low
+    names. Raises ``ValueError`` listing the unmatched names if either folder has an image without partner."""
+    low, high = _keyed(low_dir), _keyed(high_dir)
+    if not low and not high:
+        raise ValueError(f"no images found in {low_dir} or {high_dir}")
+    problems = []
+    if missing_high := [p.name for k, p in low.items() if k not in high]:
+        problems.append(_unmatched_message(missing_high, len(low), "low", high_dir))
+    if missing_low := [p.name for k, p in high.items() if k not in low]:
+        problems.append(_unmatched_message(missing_low, len(high), "high", low_dir))
+    if problems:
+        raise ValueError("unpaired images; " + "; ".join(problems))
+    return [(path, high[key]) for key, path in low.items()]  # list_images order is natural order
+
+
+def require_same_size(low_path: Path, low_size: tuple[int, int], high_path: Path, high_size: tuple[int, int]) -> None:
+    """Raise ``ValueError`` naming both files if the (height, width) sizes of a pair differ."""
+    if tuple(low_size) != tuple(high_size):
+        raise ValueError(f"image sizes differ within a pair: {low_path} is {low_size[1]}x{low_size[0]} (WxH), "
+                         f"{high_path} is {high_size[1]}x{high_size[0]} (WxH)")
