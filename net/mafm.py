@@ -1,0 +1,61 @@
+"""MAFM: the HV/I fusion module (ICLR spec §2, reduction 8)."""
+import torch
+from torch import nn
+
+
+class SpatialAttention(nn.Module):
+    """(B,C,H,W) -> (B,1,H,W) from the channel mean and max."""
+
+    def __init__(self):
+        super().__init__()
+        self.sa = nn.Conv2d(2, 1, 7, padding=3, padding_mode="reflect", bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sa(torch.cat([x.mean(dim=1, keepdim=True), x.max(dim=1, keepdim=True)[0]], dim=1))
+
+
+class ChannelAttention(nn.Module):
+    """(B,C,H,W) -> (B,C,1,1): global average pool and a bottleneck of ``C // reduction``."""
+
+    def __init__(self, dim: int, reduction: int = 8):
+        super().__init__()
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.ca = nn.Sequential(
+            nn.Conv2d(dim, dim // reduction, 1, bias=True), nn.ReLU(inplace=True),
+            nn.Conv2d(dim // reduction, dim, 1, bias=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ca(self.gap(x))
+
+
+class PixelAttention(nn.Module):
+    """(B,C,H,W) x2 -> (B,C,H,W) in (0,1): channels interleaved a0,b0,a1,b1,..., grouped 7x7 conv, sigmoid."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.pa2 = nn.Conv2d(2 * dim, dim, 7, padding=3, padding_mode="reflect", groups=dim, bias=True)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        interleaved = torch.stack([a, b], dim=2).flatten(1, 2)
+        return torch.sigmoid(self.pa2(interleaved))
+
+
+class MAFM(nn.Module):
+    """Fuse the HV-stream tensor ``x`` and the I-stream tensor ``y``, both (B,dim,H,W) -> (B,dim,H,W)."""
+
+    def __init__(self, dim: int, reduction: int = 8):
+        super().__init__()
+        self.sa = SpatialAttention()
+        self.ca = ChannelAttention(dim, reduction)
+        self.pa = PixelAttention(dim)
+        self.conv = nn.Conv2d(dim, dim, 1, bias=True)
+        self.alpha = nn.Parameter(torch.tensor(0.5))
+        self.beta = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        s0 = x + y
+        c = s0 + self.ca(s0)
+        p = s0 + self.sa(s0)
+        # The released code applies a sigmoid to the already-sigmoided pixel attention.
+        w = self.alpha * torch.sigmoid(self.pa(s0, c)) + self.beta * torch.sigmoid(self.pa(s0, p))
+        return self.conv(s0 + w * x + (1 - w) * y)
