@@ -1,0 +1,1 @@
+"""Training, inference and measurement machinery shared by the scripts."""
