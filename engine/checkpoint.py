@@ -5,6 +5,8 @@ from pathlib import Path
 
 import torch
 
+from net.zero_leinr import strip_module_prefix
+
 
 def atomic_save(obj, path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename: a crash never leaves a torn file."""
@@ -23,13 +25,6 @@ def atomic_save(obj, path) -> None:
         raise
 
 
-def strip_prefix(state_dict: dict, prefix: str = "module.") -> dict:
-    """Drop the ``module.`` prefix that (Distributed)DataParallel adds to every key."""
-    if state_dict and all(k.startswith(prefix) for k in state_dict):
-        return {k[len(prefix):]: v for k, v in state_dict.items()}
-    return state_dict
-
-
 def load_state_dict_file(path) -> dict:
     """A plain ``state_dict`` from ``path`` (also accepts a training state holding one under ``model``)."""
     path = Path(path)
@@ -38,4 +33,4 @@ def load_state_dict_file(path) -> dict:
     obj = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]
-    return strip_prefix(obj)
+    return strip_module_prefix(obj)
