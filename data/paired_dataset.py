@@ -14,16 +14,18 @@ class PairedImageDataset(Dataset):
 
     With ``crop_size`` the same random ``crop_size`` x ``crop_size`` window is cut from both images;
     with ``flip`` both are flipped horizontally and (independently) vertically, each with p = 0.5.
-    Randomness comes from torch's global generator, so ``torch.manual_seed`` (and the DataLoader's
-    per-worker seeding) make the crops and flips reproducible. ``cache=True`` keeps the decoded
-    images in memory (per DataLoader worker process).
+    The crop and flips of sample ``index`` are drawn from a generator seeded by
+    ``(seed, epoch, index)`` (``set_epoch`` moves to the next epoch), so they do not depend on
+    the number of DataLoader workers or processes, nor on the order samples are read in.
+    ``cache=True`` keeps the decoded images in memory (per DataLoader worker process).
     """
 
     def __init__(self, low_dir: str | Path, high_dir: str | Path, crop_size: int | None = None,
-                 flip: bool = False, cache: bool = False):
+                 flip: bool = False, cache: bool = False, seed: int = 0):
         self.low_dir, self.high_dir = Path(low_dir), Path(high_dir)
         self.pairs = pair_folders(low_dir, high_dir)
         self.crop_size, self.flip = crop_size, flip
+        self.seed, self.epoch = seed, 0
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
         for low_path, high_path in self.pairs:
             low_size = image_size(low_path)
@@ -40,6 +42,14 @@ class PairedImageDataset(Dataset):
         return (f"PairedImageDataset({len(self)} pairs, low={self.low_dir}, high={self.high_dir}, {crop}, "
                 f"flips {'on' if self.flip else 'off'}, cache {'on' if self._cache is not None else 'off'})")
 
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation draws of ``epoch`` (call before building that epoch's DataLoader)."""
+        self.epoch = epoch
+
+    def _generator(self, index: int) -> torch.Generator:
+        seed = int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1, np.uint64)[0])
+        return torch.Generator().manual_seed(seed)
+
     def _arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if self._cache is not None and index in self._cache:
             return self._cache[index]
@@ -50,14 +60,15 @@ class PairedImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
         low, high = (array_to_tensor(array) for array in self._arrays(index))
+        generator = self._generator(index)
         if self.crop_size is not None:
             height, width = low.shape[1:]
-            top = int(torch.randint(0, height - self.crop_size + 1, ()))
-            left = int(torch.randint(0, width - self.crop_size + 1, ()))
+            top = int(torch.randint(0, height - self.crop_size + 1, (), generator=generator))
+            left = int(torch.randint(0, width - self.crop_size + 1, (), generator=generator))
             window = (slice(None), slice(top, top + self.crop_size), slice(left, left + self.crop_size))
             low, high = low[window], high[window]
         if self.flip:
             for dim in (2, 1):  # horizontal, then vertical
-                if torch.rand(()) < 0.5:
+                if torch.rand((), generator=generator) < 0.5:
                     low, high = low.flip(dim), high.flip(dim)
         return low.contiguous(), high.contiguous(), self.pairs[index][0].name
