@@ -28,5 +28,14 @@ class WarmupCosineFactor:
 
 
 def warmup_cosine_scheduler(optimizer: Optimizer, n_epochs: int, eta_min: float = 1e-7) -> LambdaLR:
-    """``LambdaLR`` stepped once per epoch; build it on a fresh ``optimizer`` whose lr is the peak lr."""
-    return LambdaLR(optimizer, WarmupCosineFactor(optimizer.param_groups[0]["lr"], n_epochs, eta_min))
+    """``LambdaLR`` stepped once per epoch; build it on a fresh ``optimizer`` whose lr is the peak lr.
+
+    The factor is wrapped in a plain function, which ``LambdaLR.state_dict`` does not store: a
+    resumed run keeps the schedule of its own ``n_epochs``, not the one saved in the checkpoint.
+    """
+    factor = WarmupCosineFactor(optimizer.param_groups[0]["lr"], n_epochs, eta_min)
+
+    def lr_factor(step: int) -> float:
+        return factor(step)
+
+    return LambdaLR(optimizer, lr_factor)

@@ -27,3 +27,19 @@ def test_1000_epoch_values():
 def test_10_epoch_values():
     expected = [0, 3.333e-05, 6.667e-05, 1e-4, 1e-4, 9.505e-05, 8.119e-05, 6.116e-05, 3.894e-05, 1.891e-05]
     assert _lrs(10) == pytest.approx(expected, rel=2e-4, abs=1e-12)
+
+
+def test_resume_with_more_epochs_follows_the_new_schedule():
+    """Loading a 10-epoch scheduler's state into a 1000-epoch scheduler keeps the 1000-epoch curve."""
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-4)
+    short = warmup_cosine_scheduler(opt, 10)
+    for _ in range(5):
+        opt.step()
+        short.step()
+    saved = short.state_dict()
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-4)
+    longer = warmup_cosine_scheduler(opt, 1000)
+    longer.load_state_dict(saved)
+    opt.step()
+    longer.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(_lrs(1000)[6], rel=1e-9)
