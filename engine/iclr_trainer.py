@@ -4,8 +4,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
-from tqdm import tqdm
+from torch.utils.data import DistributedSampler
 
 from data.paired_dataset import PairedImageDataset
 from data.pairing import pair_folders
@@ -13,6 +12,8 @@ from loss import ICLRObjective
 from net import ICLR
 
 from .checkpoint import atomic_save
+from .distributed import DistributedContext
+from .epoch_progress import EpochProgress, remaining_batches
 from .inference import enhance_iclr
 from .run_log import write_run_log
 from .schedule import warmup_cosine_scheduler
@@ -20,7 +21,7 @@ from .validation import validate_pairs
 
 
 class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite; nothing of the current epoch was saved."""
+    """The training loss became NaN or infinite; nothing after the last checkpoint was saved."""
 
 
 @dataclass
@@ -52,6 +53,7 @@ class ICLRTrainConfig:
     seed: int = 287469
     device: str = "cpu"
     max_iters_per_epoch: int = 0
+    save_every_iters: int = 100
     resume: str | None = None
 
 
@@ -63,60 +65,79 @@ def _new_state(cfg: ICLRTrainConfig, device: torch.device):
     return model, optimizer, scheduler
 
 
-def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print) -> dict:
+def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: DistributedContext | None = None) -> dict:
     """Run (or resume) training; returns ``{"history", "best_psnr", "run_dir", "best_path", "state_path"}``.
 
-    After every epoch the full training state (model, optimizer, scheduler, epoch, history)
-    is written atomically to ``<run_dir>/last.pth``. Each epoch's randomness (shuffling, crops,
-    flips) is seeded from ``seed + epoch``, so a resumed run repeats an uninterrupted one exactly.
+    The full training state (model, optimizer, scheduler, epoch, position inside the epoch,
+    history) is written atomically to ``<run_dir>/last.pth`` after every epoch and every
+    ``save_every_iters`` batches. The epoch's order comes from a ``DistributedSampler`` seeded with
+    ``seed`` and each sample's crop and flips from ``(seed, epoch, index)``, so a resumed run
+    (from an epoch end or mid-epoch) repeats an uninterrupted one exactly.
+
+    Under ``torchrun`` (``ctx.world_size`` > 1) each process takes ``batch_size / world_size``
+    samples of every global batch and DistributedDataParallel averages the gradients; rank 0
+    alone writes files and validates.
     """
-    device = torch.device(cfg.device)
+    ctx = ctx or DistributedContext(0, 1, torch.device(cfg.device))
+    if cfg.batch_size % ctx.world_size:
+        raise ValueError(f"--batch_size {cfg.batch_size} is not divisible by the {ctx.world_size} processes")
+    device = ctx.device
     run_dir = Path(cfg.run_dir)
     state_path = run_dir / "last.pth"
     model, optimizer, scheduler = _new_state(cfg, device)
-    history, best_psnr, start_epoch = [], -math.inf, 1
+    history, best_psnr, start_epoch, saved_progress = [], -math.inf, 1, None
     if cfg.resume:
         state = torch.load(cfg.resume, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history, best_psnr, start_epoch = state["history"], state["best_psnr"], state["epoch"] + 1
-        log(f"resumed from {cfg.resume} at epoch {start_epoch}")
+        saved_progress = state.get("progress")
+        done = saved_progress["iteration"] if saved_progress and saved_progress["epoch"] == start_epoch else 0
+        log(f"resumed from {cfg.resume} at epoch {start_epoch}, batch {done}")
+    train_model = ctx.wrap(model)
 
-    train_set = PairedImageDataset(cfg.train_low, cfg.train_high, crop_size=cfg.crop_size, flip=True)
+    train_set = PairedImageDataset(cfg.train_low, cfg.train_high, crop_size=cfg.crop_size, flip=True, seed=cfg.seed)
+    sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed)
     val_pairs = pair_folders(cfg.val_low, cfg.val_high)
     log(f"training pairs: {len(train_set)} ({cfg.train_low} | {cfg.train_high}); validation pairs: {len(val_pairs)}")
     objective = ICLRObjective(cfg.L2_weight, cfg.D_weight, cfg.E_weight, cfg.P_weight, cfg.CCL_weight,
                               cfg.HVI_weight, cfg.ccl_channel_roles, cfg.vgg_pretrained).to(device)
 
+    def save(epoch_done: int, progress: EpochProgress | None) -> None:
+        if ctx.is_main:
+            atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "epoch": epoch_done,
+                         "progress": progress.state_dict() if progress else None, "history": history,
+                         "best_psnr": best_psnr, "config": asdict(cfg)}, state_path)
+
     for epoch in range(start_epoch, cfg.epochs + 1):
-        torch.manual_seed(cfg.seed + epoch)
-        loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.workers,
-                            generator=torch.Generator().manual_seed(cfg.seed + epoch),
-                            pin_memory=device.type == "cuda")
+        train_set.set_epoch(epoch)
+        sampler.set_epoch(epoch)
+        progress = EpochProgress.from_state(saved_progress, epoch)
         lr = optimizer.param_groups[0]["lr"]
         model.train()
-        total, count = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, dynamic_ncols=True)
-        for low, high, names in bar:
+        batches = remaining_batches(train_set, sampler, cfg.batch_size // ctx.world_size, progress,
+                                    cfg.max_iters_per_epoch, f"epoch {epoch}/{cfg.epochs}", cfg.workers,
+                                    device.type == "cuda", show=ctx.is_main)
+        for low, high, names in batches:
             low, high = low.to(device, non_blocking=True), high.to(device, non_blocking=True)
-            loss, _ = objective(model(low), high, model.HVIT)
-            if not torch.isfinite(loss):
+            loss, _ = objective(train_model(low), high, model.HVIT)
+            if not ctx.all_finite(loss.item()):
                 raise NonFiniteLossError(
                     f"non-finite loss ({loss.item()}) at epoch {epoch}, batch {list(names)}; "
                     f"the last good state is {state_path if state_path.exists() else 'not yet written'}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item()
-            count += 1
-            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.3g}")
-            if cfg.max_iters_per_epoch and count >= cfg.max_iters_per_epoch:
-                break
+            progress.record(loss.item())
+            batches.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.3g}")
+            if cfg.save_every_iters and progress.iteration % cfg.save_every_iters == 0:
+                save(epoch - 1, progress)
         scheduler.step()
-        row = {"epoch": epoch, "lr": lr, "loss": total / max(count, 1)}
+        row = {"epoch": epoch, "lr": lr, "loss": ctx.all_mean(progress.mean_loss)}
 
-        if epoch % cfg.snapshots == 0 or epoch == cfg.epochs:
+        if ctx.is_main and (epoch % cfg.snapshots == 0 or epoch == cfg.epochs):
             atomic_save(model.state_dict(), run_dir / "weights" / f"epoch_{epoch}.pth")
             metrics = validate_pairs(
                 lambda img: enhance_iclr(model, img, cfg.saturation_gain, cfg.alpha), val_pairs, lpips_metric)
@@ -127,9 +148,9 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print) -> dict:
                 atomic_save(model.state_dict(), cfg.best_path)
                 log(f"new best PSNR {best_psnr:.4f} -> {cfg.best_path}")
         history.append(row)
-        write_run_log(history, run_dir, f"ICLR training ({run_dir.name})")
-        atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
-                     "best_psnr": best_psnr, "config": asdict(cfg)}, state_path)
+        if ctx.is_main:
+            write_run_log(history, run_dir, f"ICLR training ({run_dir.name})")
+        save(epoch, None)
+        ctx.barrier()
     return {"history": history, "best_psnr": best_psnr, "run_dir": run_dir,
             "best_path": Path(cfg.best_path), "state_path": state_path}

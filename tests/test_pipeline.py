@@ -65,3 +65,33 @@ def test_train_requires_a_dataset(capsys):
     with pytest.raises(SystemExit):
         train.main([])
     assert "choose a dataset" in capsys.readouterr().err
+
+
+def test_resume_mid_epoch_equals_uninterrupted_run(tmp_path, monkeypatch):
+    """A crash right after a mid-epoch checkpoint loses nothing: resuming ends bit-identical."""
+    import engine.iclr_trainer as trainer
+    quiet = dict(log=lambda *_: None)
+    kw = dict(epochs=2, max_iters_per_epoch=3, save_every_iters=1)
+    full = torch.load(train_iclr(_cfg(tmp_path / "full", **kw), **quiet)["state_path"], weights_only=False)
+
+    real_save = trainer.atomic_save
+
+    def crash_after_mid_epoch_save(obj, path):
+        real_save(obj, path)
+        progress = obj.get("progress") if isinstance(obj, dict) else None
+        if progress and (progress["epoch"], progress["iteration"]) == (2, 2):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "atomic_save", crash_after_mid_epoch_save)
+    cfg = _cfg(tmp_path / "part", **kw)
+    try:
+        train_iclr(cfg, **quiet)
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.setattr(trainer, "atomic_save", real_save)
+    state_path = tmp_path / "part" / "run" / "last.pth"
+    assert torch.load(state_path, weights_only=False)["progress"]["iteration"] == 2
+    resumed = torch.load(train_iclr(_cfg(tmp_path / "part", resume=str(state_path), **kw), **quiet)["state_path"],
+                         weights_only=False)
+    assert all(torch.equal(full["model"][k], resumed["model"][k]) for k in full["model"])
+    assert resumed["history"][1]["loss"] == full["history"][1]["loss"]
