@@ -1,7 +1,8 @@
-"""Enhance images with ICLR (spec §6).
+"""Enhance images with ICLR (spec §6) or Zero-LEINR (its spec §1).
 
     python eval.py --lol                 # = --lol_v1; also --lol_v2_real / --lol_v2_syn
     python eval.py --input_dir DIR --output_dir OUT [--saturation 1.3] [--alpha 0.84] [--grid]
+    python eval.py --model zero_leinr --weights weights/zero_leinr --input_dir DIR
 """
 import argparse
 import sys
@@ -13,23 +14,50 @@ from tqdm import tqdm
 from data.image_io import ImageReadError, list_images, read_image, save_image
 from data.options import add_dataset_arguments, preset_from_args
 from data.pairing import pair_key
-from engine.checkpoint import load_state_dict_file
+from engine.checkpoint import load_state_dict_file, load_zero_leinr
 from engine.device import resolve_device
-from engine.inference import enhance_iclr
+from engine.inference import enhance_iclr, enhance_zero_leinr
 from net import ICLR
+
+DEFAULT_WEIGHTS = {"iclr": "weights/best.pth", "zero_leinr": "weights/zero_leinr"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_arguments(p)
+    p.add_argument("--model", choices=["iclr", "zero_leinr"], default="iclr")
     p.add_argument("--input_dir", help="enhance every image of this folder instead of a dataset's test set")
-    p.add_argument("--output_dir", help="default: output/<set> (or output/custom for --input_dir)")
-    p.add_argument("--weights", default="weights/best.pth", help="a state_dict of ICLR")
-    p.add_argument("--saturation", type=float, help="saturation gain of the inverse HVI (1.0 = off)")
-    p.add_argument("--alpha", type=float, help="output scale of the inverse HVI (1.0 = off)")
+    p.add_argument("--output_dir", help="default: output/<set> (ICLR) or output/zero_leinr/<set>; "
+                                        "output/custom for --input_dir")
+    p.add_argument("--weights", help="ICLR: a state_dict (default weights/best.pth); Zero-LEINR: a folder "
+                                     "with the three released files or one combined file (default weights/zero_leinr)")
+    p.add_argument("--saturation", type=float, help="ICLR: saturation gain of the inverse HVI (1.0 = off)")
+    p.add_argument("--alpha", type=float, help="ICLR: output scale of the inverse HVI (1.0 = off)")
+    p.add_argument("--pad", choices=["square", "each"], default="square",
+                   help="Zero-LEINR denoiser padding: the released square of side ceil(max(H,W)/32)*32, "
+                        "or each side to its own multiple of 32 (cheaper for wide images)")
     p.add_argument("--grid", action="store_true", help="also write input | output | ground truth images")
     p.add_argument("--device", default=None, help="default: CUDA when available")
     return p
+
+
+def _iclr_enhancer(args, preset, weights: str, device):
+    """ICLR with its weights -> ``image -> {"": output}`` (outputs truncated to 8 bits on save)."""
+    saturation = args.saturation if args.saturation is not None else (preset.saturation_gain if preset else 1.0)
+    alpha = args.alpha if args.alpha is not None else (preset.alpha if preset else 1.0)
+    model = ICLR().to(device)
+    model.load_state_dict(load_state_dict_file(weights))
+    return lambda image: {"": enhance_iclr(model, image, saturation, alpha)}, "truncate"
+
+
+def _zero_leinr_enhancer(args, weights: str, device):
+    """Zero-LEINR with its weights -> ``image -> {"_fused": ..., "_denoised": ...}`` (rounded on save)."""
+    model = load_zero_leinr(weights, square_pad=args.pad == "square").to(device)
+
+    def enhance(image):
+        fused, denoised = enhance_zero_leinr(model, image)
+        return {"_fused": fused, "_denoised": denoised}
+    return enhance, "round"
 
 
 def main(argv=None) -> int:
@@ -40,19 +68,23 @@ def main(argv=None) -> int:
         parser.error("choose --lol/--lol_v1, --lol_v2_real, --lol_v2_syn or --input_dir DIR")
     input_dir = Path(args.input_dir or preset.test_low)
     gt_dir = Path(preset.test_high) if preset and not args.input_dir else None
-    output_dir = Path(args.output_dir or f"output/{preset.output_folder if preset else 'custom'}")
-    saturation = args.saturation if args.saturation is not None else (preset.saturation_gain if preset else 1.0)
-    alpha = args.alpha if args.alpha is not None else (preset.alpha if preset else 1.0)
+    folder = preset.output_folder if preset and not args.input_dir else "custom"
+    default_out = f"output/{folder}" if args.model == "iclr" else f"output/zero_leinr/{folder}"
+    output_dir = Path(args.output_dir or default_out)
+    weights = args.weights or DEFAULT_WEIGHTS[args.model]
     try:
         device = resolve_device(args.device)
         images = list_images(input_dir)
-        state = load_state_dict_file(args.weights)
+        if not images:
+            raise FileNotFoundError(f"no images (png/jpg/bmp/tif) in {input_dir}")
+        if args.model == "iclr":
+            enhance, rounding = _iclr_enhancer(args, preset, weights, device)
+        else:
+            enhance, rounding = _zero_leinr_enhancer(args, weights, device)
     except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err} (weights: download the released best.pth into weights/ or pass --weights; "
-              f"datasets: see README 'Datasets')", file=sys.stderr)
+        print(f"error: {err} (weights: see README 'Weights' or pass --weights; datasets: see README 'Datasets')",
+              file=sys.stderr)
         return 2
-    model = ICLR().to(device)
-    model.load_state_dict(state)
     gts = {pair_key(p): p for p in list_images(gt_dir)} if gt_dir and gt_dir.is_dir() else {}
     failed = 0
     for path in tqdm(images, desc=f"enhance -> {output_dir}"):
@@ -62,12 +94,15 @@ def main(argv=None) -> int:
             print(f"skipped: {err}", file=sys.stderr)
             failed += 1
             continue
-        out = enhance_iclr(model, image, saturation, alpha)
-        save_image(out, output_dir / (path.stem + ".png"))
+        outputs = enhance(image)
+        for suffix, out in outputs.items():
+            save_image(out, output_dir / f"{path.stem}{suffix}.png", rounding)
         if args.grid:
-            panels = [image, out] + ([read_image(gts[pair_key(path)])] if pair_key(path) in gts else [])
-            save_image(torch.cat(panels, dim=2), output_dir / "grid" / (path.stem + ".png"))
-    print(f"wrote {len(images) - failed} images to {output_dir}" + (f" ({failed} skipped)" if failed else ""))
+            panels = [image, *outputs.values()] + ([read_image(gts[pair_key(path)])] if pair_key(path) in gts else [])
+            save_image(torch.cat([p.clamp(0, 1) for p in panels], dim=2), output_dir / "grid" / f"{path.stem}.png")
+    names = "<name>.png" if args.model == "iclr" else "<name>_fused.png and <name>_denoised.png"
+    print(f"wrote {len(images) - failed} of {len(images)} inputs as {names} to {output_dir}"
+          + (f" ({failed} skipped)" if failed else ""))
     return 1 if failed == len(images) else 0
 
 

@@ -4,6 +4,7 @@ correction) and LPIPS, as the released ``measure.py`` does (ICLR spec §7).
     python measure.py --lol                      # ./output/LOLv1 vs ./datasets/LOLdataset/eval15/high
     python measure.py --lol_v2_real --no_lpips   # ./output/LOLv2_real vs .../Real_captured/Test/Normal
     python measure.py --pred_dir DIR --gt_dir DIR [--csv PATH]
+    python measure.py --lol --pred_dir output/zero_leinr/LOLv1 --pred_suffix _denoised
 
 Predictions pair with ground truths by name (``low00690.png`` pairs with ``normal00690.png``).
 Check against the authors' released LOLv1 outputs (expect 28.603 / 0.885 with GT-mean correction
@@ -30,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pred_dir", help="enhanced images (default: ./output/<dataset output folder>)")
     parser.add_argument("--gt_dir", help="ground-truth images (default: the dataset's test reference folder)")
     parser.add_argument("--output_root", default="./output", help="root of the default --pred_dir (default ./output)")
+    parser.add_argument("--pred_suffix", default="",
+                        help="measure only predictions whose name ends with this (e.g. _denoised for Zero-LEINR)")
     parser.add_argument("--csv", help="per-image metrics file (default: <pred_dir>/metrics.csv)")
     parser.add_argument("--no_lpips", action="store_true", help="skip LPIPS")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"measure.py: error: {role} folder not found: {folder}", file=sys.stderr)
             return 2
     try:
-        pairs = pair_folders(pred_dir, gt_dir)
+        pairs = pair_folders(pred_dir, gt_dir, args.pred_suffix)
         measurement = measure_pairs(pairs, use_lpips=not args.no_lpips, progress=not args.no_progress)
     except ValueError as error:
         print(f"measure.py: error: {error}", file=sys.stderr)

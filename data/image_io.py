@@ -86,14 +86,22 @@ def to_uint8_truncate(image: torch.Tensor) -> np.ndarray:
     return (image.detach().cpu().clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy()
 
 
-def save_image(image: torch.Tensor, path: str | Path) -> None:
+def to_uint8_round(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float tensor -> (H, W, 3) uint8 array by ``floor(clamp(x, 0, 1) * 255 + 0.5)`` (round half
+    up, as torchvision's ``save_image`` does)."""
+    return torch.floor(image.detach().cpu().clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).numpy()
+
+
+def save_image(image: torch.Tensor, path: str | Path, rounding: str = "truncate") -> None:
     """Write a (3, H, W) RGB tensor in [0, 1] as an 8-bit file (format from the extension), creating
-    parent folders; values are truncated as in ``to_uint8_truncate``."""
+    parent folders; ``rounding`` is ``"truncate"`` (``to_uint8_truncate``, ICLR) or ``"round"``
+    (``to_uint8_round``, Zero-LEINR)."""
+    to_uint8 = {"truncate": to_uint8_truncate, "round": to_uint8_round}[rounding]
     path = Path(path)
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise ValueError(f"cannot save {path}: the extension must be one of {', '.join(sorted(IMAGE_EXTENSIONS))}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    ok, encoded = cv2.imencode(path.suffix, to_uint8_truncate(image)[:, :, ::-1])
+    ok, encoded = cv2.imencode(path.suffix, to_uint8(image)[:, :, ::-1])
     if not ok:
         raise ValueError(f"OpenCV could not encode {path}")
     encoded.tofile(path)

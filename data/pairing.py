@@ -16,10 +16,12 @@ def pair_key(path: str | Path) -> str:
     return str(int(match.group(1))) if match else stem
 
 
-def _keyed(folder: str | Path) -> dict[str, Path]:
+def _keyed(folder: str | Path, suffix: str = "") -> dict[str, Path]:
     keyed: dict[str, Path] = {}
     for path in list_images(folder):
-        key = pair_key(path)
+        if not path.stem.endswith(suffix):
+            continue
+        key = pair_key(path.stem[:len(path.stem) - len(suffix)] + path.suffix)
         if key in keyed:
             raise ValueError(f"{keyed[key].name} and {path.name} in {folder} have the same pairing key {key!r}")
         keyed[key] = path
@@ -32,10 +34,12 @@ def _unmatched_message(names: list[str], total: int, side: str, other_folder: st
     return f"{len(names)} of {total} {side} images have no partner in {other_folder}: {shown}{more}"
 
 
-def pair_folders(low_dir: str | Path, high_dir: str | Path) -> list[tuple[Path, Path]]:
+def pair_folders(low_dir: str | Path, high_dir: str | Path, low_suffix: str = "") -> list[tuple[Path, Path]]:
     """All (low, high) image pairs of two folders, matched by ``pair_key``, in natural order of the low
-    names. Raises ``ValueError`` listing the unmatched names if either folder has an image without partner."""
-    low, high = _keyed(low_dir), _keyed(high_dir)
+    names. Raises ``ValueError`` listing the unmatched names if either folder has an image without partner.
+    With ``low_suffix`` (e.g. ``"_denoised"``) only ``low_dir`` images whose stem ends with it take part,
+    and it is removed before pairing (``1_denoised.png`` pairs with ``1.png``)."""
+    low, high = _keyed(low_dir, low_suffix), _keyed(high_dir)
     if not low and not high:
         raise ValueError(f"no images found in {low_dir} or {high_dir}")
     problems = []

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from net.zero_leinr import strip_module_prefix
+from net.zero_leinr import RELEASED_WEIGHT_FILES, ZeroLEINR, strip_module_prefix
 
 
 def atomic_save(obj, path) -> None:
@@ -34,3 +34,16 @@ def load_state_dict_file(path) -> dict:
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]
     return strip_module_prefix(obj)
+
+
+def load_zero_leinr(path, square_pad: bool = True) -> ZeroLEINR:
+    """A ``ZeroLEINR`` (CPU) from a folder holding the three released files (``Model_enh_b1.pth``,
+    ``Model_enh_b2.pth``, ``Model_denoise.pth``) or from one combined state-dict file."""
+    path = Path(path)
+    model = ZeroLEINR(square_pad=square_pad)
+    if path.is_dir():
+        files = [path / name for name in RELEASED_WEIGHT_FILES.values()]
+        if missing := [f.name for f in files if not f.is_file()]:
+            raise FileNotFoundError(f"Zero-LEINR weights folder {path} lacks {', '.join(missing)}")
+        return model.load_released(*files)
+    return model.load_combined(load_state_dict_file(path))

@@ -22,8 +22,12 @@ from data.image_io import read_image_array
 
 def gt_mean_correct(pred_u8: np.ndarray, gt_u8: np.ndarray) -> np.ndarray:
     """``pred`` scaled by mean(gray(gt)) / mean(gray(pred)) (OpenCV ``COLOR_RGB2GRAY`` on the uint8
-    images), clipped to [0, 255] and not re-quantised: float64 (H, W, 3)."""
-    gain = cv2.cvtColor(gt_u8, cv2.COLOR_RGB2GRAY).mean() / cv2.cvtColor(pred_u8, cv2.COLOR_RGB2GRAY).mean()
+    images), clipped to [0, 255] and not re-quantised: float64 (H, W, 3). An all-black prediction has
+    no gain to correct and is returned unscaled (the released script would give NaN)."""
+    pred_mean = cv2.cvtColor(pred_u8, cv2.COLOR_RGB2GRAY).mean()
+    if pred_mean == 0:
+        return pred_u8.astype(np.float64)
+    gain = cv2.cvtColor(gt_u8, cv2.COLOR_RGB2GRAY).mean() / pred_mean
     return np.clip(pred_u8.astype(np.float64) * gain, 0, 255)
 
 

@@ -13,6 +13,10 @@ from .rgb_fusion import magnitude_direction_fusion
 
 StateSource = Union[str, os.PathLike, Mapping[str, torch.Tensor]]
 
+# File names of the three state dicts the released training writes (spec §8, §12).
+RELEASED_WEIGHT_FILES = {"enhancer_b1": "Model_enh_b1.pth", "enhancer_b2": "Model_enh_b2.pth",
+                         "denoiser": "Model_denoise.pth"}
+
 
 def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict:
     """Drop a leading ``module.`` (DataParallel) from every key."""

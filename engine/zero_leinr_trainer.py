@@ -1,0 +1,247 @@
+"""The Zero-LEINR training loop (spec §4, §6): three optimisers, resumable, validated every epoch."""
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.utils import clip_grad_norm_
+from torch.optim.lr_scheduler import MultiStepLR
+from torch.utils.data import DistributedSampler
+
+from data.pairing import pair_folders
+from data.unpaired_dataset import UnpairedImageDataset
+from loss import CPLEBBranchLoss, TrainingNoise, draw_pair_choice, neighbor2neighbor_loss
+from net import ZeroLEINR
+from net.zero_leinr import RELEASED_WEIGHT_FILES
+
+from .checkpoint import atomic_save
+from .distributed import DistributedContext
+from .epoch_progress import EpochProgress, remaining_batches
+from .run_log import write_run_log
+from .zero_leinr_validation import validate_zero_leinr
+
+
+class TooManyNonFiniteSteps(RuntimeError):
+    """Non-finite losses or gradients in too many consecutive iterations; nothing bad was saved."""
+
+
+@dataclass
+class ZeroLEINRTrainConfig:
+    """Everything one Zero-LEINR training run needs; defaults are the released recipe (spec §6)."""
+    train_dirs: list[str]
+    val_input_dirs: str | None = None
+    val_gt_dirs: str | None = None
+    run_dir: str = "runs/zero_leinr"
+    weights_dir: str = "weights/zero_leinr"
+    epochs: int = 100
+    batch_size: int = 16
+    patch_size: int = 256
+    lr: float = 6e-4
+    weight_decay: float = 1e-5
+    grad_clip: float = 0.1
+    lr_n2n: float = 1e-4
+    gamma: float = 0.5
+    milestones: list[int] | None = None
+    noisetype: str = "poisson5_50"
+    clamp_noisy_input: bool = False
+    well_exposure: float = 0.6
+    lambda1: float = 1.0
+    lambda2: float = 1.0
+    increase_ratio: float = 2.0
+    square_pad: bool = True
+    max_nonfinite_steps: int = 10
+    workers: int = 2
+    seed: int = 1143
+    device: str = "cpu"
+    max_iters_per_epoch: int = 0
+    save_every_iters: int = 10
+    resume: str | None = None
+
+    def denoiser_milestones(self) -> list[int]:
+        """The released MultiStepLR milestones ``int(20r)−1, …, int(80r)−1`` with ``r = epochs/100``."""
+        if self.milestones is not None:
+            return self.milestones
+        r = self.epochs / 100
+        return [int(20 * r) - 1, int(40 * r) - 1, int(60 * r) - 1, int(80 * r) - 1]
+
+
+def save_weights(model: ZeroLEINR, folder) -> Path:
+    """The three networks as separate plain state dicts (released layout) in ``folder``."""
+    folder = Path(folder)
+    for name, file in RELEASED_WEIGHT_FILES.items():
+        atomic_save(getattr(model, name).state_dict(), folder / file)
+    return folder
+
+
+def _finite(*values: torch.Tensor) -> bool:
+    return all(bool(torch.isfinite(v).all()) for v in values)
+
+
+class _Step:
+    """One training iteration of spec §4 on a clean batch; returns the logged terms, or None when a
+    non-finite loss or gradient made it skip every update."""
+
+    def __init__(self, cfg: ZeroLEINRTrainConfig, model: ZeroLEINR, ctx: DistributedContext):
+        self.cfg, self.model, self.ctx = cfg, model, ctx
+        self.branches = [ctx.wrap(model.enhancer_b1), ctx.wrap(model.enhancer_b2)]
+        self.denoiser = ctx.wrap(model.denoiser)
+        self.losses = [CPLEBBranchLoss("gray_world", exposure_target=cfg.well_exposure),
+                       CPLEBBranchLoss("angle", exposure_target=cfg.well_exposure)]
+        self.noise = TrainingNoise(cfg.noisetype)
+        self.optimizers = [torch.optim.Adam(b.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+                           for b in (model.enhancer_b1, model.enhancer_b2)]
+        self.optimizers.append(torch.optim.Adam(model.denoiser.parameters(), lr=cfg.lr_n2n))
+        self.scheduler = MultiStepLR(self.optimizers[2], cfg.denoiser_milestones(), gamma=cfg.gamma)
+
+    def generator(self, counter: int) -> torch.Generator:
+        """A fresh generator on the training device seeded by the call counter (and the rank)."""
+        seed = counter * self.ctx.world_size + self.ctx.rank
+        return torch.Generator(device=self.ctx.device).manual_seed(seed)
+
+    def __call__(self, clean: torch.Tensor, counter: int, epoch0: int) -> dict | None:
+        noisy = self.noise(clean, self.generator(counter + 1))
+        if self.cfg.clamp_noisy_input:
+            noisy = noisy.clamp(0.0, 1.0)
+        terms = []
+        for branch, loss_fn in zip(self.branches, self.losses):
+            _, enhanced, curves = branch(noisy)
+            terms.append(loss_fn(noisy, enhanced, curves))
+        if not self.ctx.all_finite(sum(t["total"].item() for t in terms)):
+            return None
+        norms = []
+        for optimizer, branch, t in zip(self.optimizers, self.branches, terms):
+            optimizer.zero_grad(set_to_none=True)
+            t["total"].backward()
+            norms.append(clip_grad_norm_(branch.parameters(), self.cfg.grad_clip))
+        if not self.ctx.all_finite(float(sum(norms))):
+            return None
+        for optimizer in self.optimizers[:2]:
+            optimizer.step()
+
+        with torch.no_grad():
+            fused = self.model.fuse(noisy)
+        pair_choice = draw_pair_choice(fused, self.generator(counter + 2))
+        n2n = neighbor2neighbor_loss(self.denoiser, fused, pair_choice, epoch0, self.cfg.epochs,
+                                     self.cfg.increase_ratio, self.cfg.lambda1, self.cfg.lambda2)
+        if not self.ctx.all_finite(n2n["total"].item() if _finite(fused) else math.inf):
+            return {"b1": terms[0]["total"].item(), "b2": terms[1]["total"].item(), "n2n": math.nan}
+        self.optimizers[2].zero_grad(set_to_none=True)
+        n2n["total"].backward()
+        self.optimizers[2].step()
+        return {"b1": terms[0]["total"].item(), "b2": terms[1]["total"].item(), "n2n": n2n["total"].item(),
+                "rec": n2n["rec"].item(), "reg": n2n["reg"].item()}
+
+    def state_dict(self) -> dict:
+        return {"optimizers": [o.state_dict() for o in self.optimizers], "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for optimizer, saved in zip(self.optimizers, state["optimizers"]):
+            optimizer.load_state_dict(saved)
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedContext | None = None) -> dict:
+    """Run (or resume) training; returns ``{"history", "best_score", "final_dir", "best_dir", "state_path"}``.
+
+    Per iteration (spec §4): Poisson/Gaussian noise from a generator seeded by a call counter,
+    both CPLEB branches updated by their own Adam (grad-norm clip ``grad_clip``), the fused image
+    of the updated branches (no gradient, not clamped) as the Neighbor2Neighbor target of the
+    denoiser. An iteration with a non-finite loss or gradient updates nothing and is counted;
+    ``max_nonfinite_steps`` of them in a row stop the run. After every epoch: the denoiser's
+    MultiStepLR steps, validation (PSNR/SSIM of the 8-bit denoised output), the three networks of
+    the best ``0.5·PSNR + 0.5·SSIM`` epoch go to ``weights_dir`` and the last epoch's to
+    ``<run_dir>/final``. ``<run_dir>/last.pth`` holds the full state (every ``save_every_iters``
+    batches too); ``resume`` continues from it.
+    """
+    ctx = ctx or DistributedContext(0, 1, torch.device(cfg.device))
+    if cfg.patch_size % 64:
+        raise ValueError(f"--patch_size {cfg.patch_size} must be a multiple of 64 (the denoiser sees "
+                         f"half-size sub-images and needs multiples of 32)")
+    if cfg.batch_size % ctx.world_size:
+        raise ValueError(f"--train_batch_size {cfg.batch_size} is not divisible by the {ctx.world_size} processes")
+    device, run_dir = ctx.device, Path(cfg.run_dir)
+    state_path, final_dir = run_dir / "last.pth", run_dir / "final"
+    torch.manual_seed(cfg.seed)
+    model = ZeroLEINR(square_pad=cfg.square_pad).to(device)
+    step = _Step(cfg, model, ctx)
+    history, best_score, start_epoch, saved_progress, counter = [], -math.inf, 0, None, 0
+    if cfg.resume:
+        state = torch.load(cfg.resume, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        step.load_state_dict(state["training"])
+        history, best_score, counter = state["history"], state["best_score"], state["counter"]
+        start_epoch, saved_progress = state["epoch"] + 1, state.get("progress")
+        log(f"resumed from {cfg.resume} at epoch {start_epoch + 1}")
+
+    train_set = UnpairedImageDataset(cfg.train_dirs, size=cfg.patch_size)
+    sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed)
+    val_pairs = pair_folders(cfg.val_input_dirs, cfg.val_gt_dirs) if cfg.val_input_dirs else []
+    log(f"training images: {len(train_set)} ({', '.join(map(str, cfg.train_dirs))}); "
+        f"validation pairs: {len(val_pairs)}; noise {cfg.noisetype}"
+        f"{' clamped to [0,1]' if cfg.clamp_noisy_input else ' (unclamped, as released)'}")
+
+    def save(epoch_done: int, progress: EpochProgress | None) -> None:
+        if ctx.is_main:
+            atomic_save({"model": model.state_dict(), "training": step.state_dict(), "epoch": epoch_done,
+                         "progress": progress.state_dict() if progress else None, "counter": counter,
+                         "history": history, "best_score": best_score, "config": asdict(cfg)}, state_path)
+
+    for epoch0 in range(start_epoch, cfg.epochs):
+        sampler.set_epoch(epoch0)
+        progress = EpochProgress.from_state(saved_progress, epoch0)
+        lr = step.optimizers[2].param_groups[0]["lr"]
+        model.train()
+        batches = remaining_batches(train_set, sampler, cfg.batch_size // ctx.world_size, progress,
+                                    cfg.max_iters_per_epoch, f"epoch {epoch0 + 1}/{cfg.epochs}", cfg.workers,
+                                    device.type == "cuda", show=ctx.is_main)
+        skipped_in_a_row, skipped, sums = 0, 0, {}
+        for clean in batches:
+            terms = step(clean.to(device, non_blocking=True), counter, epoch0)
+            counter += 2
+            if terms is None or math.isnan(terms["n2n"]):
+                skipped += 1
+                skipped_in_a_row += 1
+                if skipped_in_a_row >= cfg.max_nonfinite_steps:
+                    raise TooManyNonFiniteSteps(
+                        f"{skipped_in_a_row} iterations in a row had non-finite losses or gradients (epoch "
+                        f"{epoch0 + 1}); the last good state is {state_path} — try --clamp_noisy_input")
+            else:
+                skipped_in_a_row = 0
+            if terms is None:
+                progress.iteration += 1
+            else:
+                progress.record(terms["b1"] + terms["b2"] + (0.0 if math.isnan(terms["n2n"]) else terms["n2n"]))
+                for key, value in terms.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                batches.set_postfix(b1=f"{terms['b1']:.3f}", b2=f"{terms['b2']:.3f}", n2n=f"{terms['n2n']:.4f}",
+                                    lr_n2n=f"{lr:.3g}")
+            if cfg.save_every_iters and progress.iteration % cfg.save_every_iters == 0:
+                save(epoch0 - 1, progress)
+        step.scheduler.step()
+        row = {"epoch": epoch0 + 1, "lr_n2n": lr, "loss": ctx.all_mean(progress.mean_loss)}
+        row.update({f"loss_{k}": ctx.all_mean(v / max(progress.count, 1)) for k, v in sums.items()})
+        if skipped:
+            row["skipped_iterations"] = skipped
+            log(f"epoch {epoch0 + 1}: {skipped} iterations skipped for non-finite values")
+
+        if ctx.is_main:
+            save_weights(model, final_dir)
+            if val_pairs:
+                metrics = validate_zero_leinr(model, val_pairs)
+                row.update(metrics)
+                score = 0.5 * metrics["psnr"] + 0.5 * metrics["ssim"]
+                log(f"epoch {epoch0 + 1}: loss {row['loss']:.4f}, psnr {metrics['psnr']:.4f}, ssim {metrics['ssim']:.4f}")
+                if score > best_score:
+                    best_score = score
+                    save_weights(model, cfg.weights_dir)
+                    log(f"new best 0.5·PSNR+0.5·SSIM {best_score:.4f} -> {cfg.weights_dir}")
+            history.append(row)
+            write_run_log(history, run_dir, f"Zero-LEINR training ({run_dir.name})")
+        else:
+            history.append(row)
+        save(epoch0, None)
+        ctx.barrier()
+    if ctx.is_main and not val_pairs:
+        save_weights(model, cfg.weights_dir)
+    return {"history": history, "best_score": best_score, "final_dir": final_dir,
+            "best_dir": Path(cfg.weights_dir), "state_path": state_path}

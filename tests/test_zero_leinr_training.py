@@ -1,0 +1,153 @@
+"""Zero-LEINR training (spec §4, §6): iterations, non-finite handling, resume, the seed's command line, eval."""
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import eval as evaluate
+import train
+from data.image_io import read_image, save_image
+from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, _Step, train_zero_leinr
+from engine.distributed import DistributedContext
+from net import ZeroLEINR
+
+DEMO = Path(__file__).resolve().parents[1] / "demo" / "LOLdataset"
+QUIET = dict(log=lambda *_: None)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Four small low-light training images and two 40x48 validation pairs."""
+    root = tmp_path_factory.mktemp("zl")
+    generator = torch.Generator().manual_seed(0)
+    for i in range(4):
+        save_image(torch.rand(3, 48, 56, generator=generator) * 0.3, root / "train" / f"{i}.png")
+    for i in range(2):
+        save_image(torch.rand(3, 40, 48, generator=generator) * 0.2, root / "val_low" / f"{i}.png")
+        save_image(torch.rand(3, 40, 48, generator=generator), root / "val_high" / f"{i}.png")
+    return root
+
+
+def _cfg(folders, run, **kw):
+    base = dict(train_dirs=[str(folders / "train")], val_input_dirs=str(folders / "val_low"),
+                val_gt_dirs=str(folders / "val_high"), run_dir=str(run / "run"), weights_dir=str(run / "w"),
+                epochs=2, batch_size=2, patch_size=64, workers=0, seed=5)
+    base.update(kw)
+    return ZeroLEINRTrainConfig(**base)
+
+
+def _step(epochs=100, **kw):
+    torch.manual_seed(0)
+    model = ZeroLEINR()
+    cfg = ZeroLEINRTrainConfig(train_dirs=[], epochs=epochs, **kw)
+    return model, _Step(cfg, model, DistributedContext(0, 1, torch.device("cpu")))
+
+
+def test_iteration_updates_all_three_networks():
+    model, step = _step()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    terms = step(torch.rand(2, 3, 64, 64) * 0.3, counter=0, epoch0=0)
+    assert set(terms) == {"b1", "b2", "n2n", "rec", "reg"} and terms["reg"] == 0.0  # γ = 0 at epoch 0
+    for prefix in ("enhancer_b1.", "enhancer_b2.", "denoiser."):
+        assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items() if k.startswith(prefix))
+
+
+def test_enhancer_gradients_are_clipped_and_denoiser_schedule_is_released():
+    model, step = _step()
+    step(torch.rand(2, 3, 64, 64) * 0.3, counter=0, epoch0=0)
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.enhancer_b1.parameters()]))
+    assert norm <= 0.1 + 1e-6
+    assert step.scheduler.milestones == {19: 1, 39: 1, 59: 1, 79: 1}
+    lrs = []
+    for _ in range(100):
+        lrs.append(step.optimizers[2].param_groups[0]["lr"])
+        step.scheduler.step()
+    assert (lrs[18], lrs[19], lrs[39], lrs[59], lrs[79], lrs[99]) == pytest.approx(
+        (1e-4, 5e-5, 2.5e-5, 1.25e-5, 6.25e-6, 6.25e-6))
+    assert [g["lr"] for g in step.optimizers[0].param_groups] == [6e-4]  # enhancers: constant
+
+
+def test_non_finite_iteration_updates_nothing(monkeypatch):
+    model, step = _step()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    monkeypatch.setattr(step, "noise", lambda x, generator: x * math.inf)
+    assert step(torch.rand(2, 3, 64, 64), counter=0, epoch0=0) is None
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_clamp_noisy_input_option():
+    seen = []
+    model, step = _step(clamp_noisy_input=True)
+    original = step.losses[0].forward
+    step.losses[0].forward = lambda x, e, a: seen.append(x.max().item()) or original(x, e, a)
+    step(torch.ones(2, 3, 64, 64), counter=0, epoch0=0)
+    assert seen[0] <= 1.0
+    model, step = _step()
+    noisy = step.noise(torch.ones(2, 3, 64, 64), step.generator(1))
+    assert noisy.max() > 1.0  # mirrored default: unclamped Poisson noise
+
+
+def test_resume_mid_epoch_equals_uninterrupted(folders, tmp_path, monkeypatch):
+    import engine.zero_leinr_trainer as trainer
+    full = torch.load(train_zero_leinr(_cfg(folders, tmp_path / "full"), **QUIET)["state_path"], weights_only=False)
+    real_save = trainer.atomic_save
+
+    def crash_after_mid_epoch_save(obj, path):
+        real_save(obj, path)
+        progress = obj.get("progress") if isinstance(obj, dict) else None
+        if progress and (progress["epoch"], progress["iteration"]) == (1, 1):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "atomic_save", crash_after_mid_epoch_save)
+    with pytest.raises(KeyboardInterrupt):
+        train_zero_leinr(_cfg(folders, tmp_path / "part", save_every_iters=1), **QUIET)
+    monkeypatch.setattr(trainer, "atomic_save", real_save)
+    state_path = tmp_path / "part" / "run" / "last.pth"
+    resumed = torch.load(train_zero_leinr(_cfg(folders, tmp_path / "part", resume=str(state_path)), **QUIET)
+                         ["state_path"], weights_only=False)
+    assert resumed["counter"] == full["counter"] == 8
+    assert all(torch.equal(full["model"][k], resumed["model"][k]) for k in full["model"])
+    assert resumed["history"][1]["loss"] == full["history"][1]["loss"]
+    assert {"psnr", "ssim", "psnr_fused"} <= set(full["history"][0])
+
+
+def test_seed_command_line(folders, tmp_path, capsys):
+    code = train.main([f"--train_dirs={folders / 'train'}/", f"--val_input_dirs={folders / 'val_low'}/",
+                       f"--val_gt_dirs={folders / 'val_high'}/", f"--test_dirs={folders / 'val_low'}/",
+                       "--num_epochs", "1", "--train_batch_size", "2", "--patch_size", "64", "--threads", "0",
+                       "--device", "cpu", "--run_dir", str(tmp_path / "run"), "--weights_dir", str(tmp_path / "w")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Zero-LEINR" in out and "best weights" in out
+    assert sorted(p.name for p in (tmp_path / "run" / "test").iterdir()) == [
+        "0_denoised.png", "0_fused.png", "1_denoised.png", "1_fused.png"]
+    assert (tmp_path / "run" / "final" / "Model_denoise.pth").is_file()
+
+
+def test_patch_size_must_allow_subimages(folders, tmp_path):
+    with pytest.raises(ValueError, match="multiple of 64"):
+        train_zero_leinr(_cfg(folders, tmp_path, patch_size=48), **QUIET)
+
+
+@pytest.mark.parametrize("pad", ["square", "each"])
+def test_eval_zero_leinr_odd_sizes(tmp_path, pad):
+    torch.manual_seed(0)
+    model = ZeroLEINR()
+    model.save_released(*(tmp_path / f for f in ("Model_enh_b1.pth", "Model_enh_b2.pth", "Model_denoise.pth")))
+    save_image(torch.rand(3, 37, 53), tmp_path / "in" / "odd.png")
+    save_image(torch.rand(3, 20, 70), tmp_path / "in" / "wide.jpg")
+    code = evaluate.main(["--model", "zero_leinr", "--weights", str(tmp_path), "--input_dir", str(tmp_path / "in"),
+                          "--output_dir", str(tmp_path / "out"), "--pad", pad, "--device", "cpu"])
+    assert code == 0
+    assert read_image(tmp_path / "out" / "odd_denoised.png").shape == (3, 37, 53)
+    assert read_image(tmp_path / "out" / "wide_fused.png").shape == (3, 20, 70)
+    with torch.no_grad():
+        fused, denoised = model.enhance(read_image(tmp_path / "in" / "odd.png")[None], square_pad=pad == "square")
+    expected = torch.floor(denoised[0] * 255 + 0.5)
+    assert torch.equal((read_image(tmp_path / "out" / "odd_denoised.png") * 255).round(), expected)
+
+
+def test_eval_zero_leinr_missing_weights(tmp_path, capsys):
+    code = evaluate.main(["--model", "zero_leinr", "--weights", str(tmp_path), "--input_dir", str(DEMO / "eval15/low")])
+    assert code == 2 and "Model_enh_b1.pth" in capsys.readouterr().err
