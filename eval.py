@@ -17,9 +17,11 @@ from data.pairing import pair_key
 from engine.checkpoint import load_state_dict_file, load_zero_leinr
 from engine.device import resolve_device
 from engine.inference import enhance_iclr, enhance_zero_leinr
+from engine.tiled_inference import AUTO_TILE_PIXELS, needs_tiling, tiled_apply
 from net import ICLR
 
 DEFAULT_WEIGHTS = {"iclr": "weights/best.pth", "zero_leinr": "weights/zero_leinr"}
+AUTO_TILE_SIZE = 512
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,28 +38,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pad", choices=["square", "each"], default="square",
                    help="Zero-LEINR denoiser padding: the released square of side ceil(max(H,W)/32)*32, "
                         "or each side to its own multiple of 32 (cheaper for wide images)")
+    p.add_argument("--tile", type=int, default=0,
+                   help=f"enhance in overlapping tiles of this size (0: automatic, {AUTO_TILE_SIZE}-pixel tiles "
+                        f"for images over {AUTO_TILE_PIXELS // 2**20} MP; -1: never)")
+    p.add_argument("--tile_overlap", type=int, default=64, help="tile overlap in pixels")
     p.add_argument("--grid", action="store_true", help="also write input | output | ground truth images")
     p.add_argument("--device", default=None, help="default: CUDA when available")
     return p
 
 
 def _iclr_enhancer(args, preset, weights: str, device):
-    """ICLR with its weights -> ``image -> {"": output}`` (outputs truncated to 8 bits on save)."""
+    """ICLR with its weights -> ``(image -> (output,), name suffixes, rounding)`` (8-bit truncation)."""
     saturation = args.saturation if args.saturation is not None else (preset.saturation_gain if preset else 1.0)
     alpha = args.alpha if args.alpha is not None else (preset.alpha if preset else 1.0)
     model = ICLR().to(device)
     model.load_state_dict(load_state_dict_file(weights))
-    return lambda image: {"": enhance_iclr(model, image, saturation, alpha)}, "truncate"
+    return lambda image: (enhance_iclr(model, image, saturation, alpha),), ("",), "truncate"
 
 
 def _zero_leinr_enhancer(args, weights: str, device):
-    """Zero-LEINR with its weights -> ``image -> {"_fused": ..., "_denoised": ...}`` (rounded on save)."""
+    """Zero-LEINR with its weights -> ``(image -> (fused, denoised), name suffixes, rounding)``."""
     model = load_zero_leinr(weights, square_pad=args.pad == "square").to(device)
-
-    def enhance(image):
-        fused, denoised = enhance_zero_leinr(model, image)
-        return {"_fused": fused, "_denoised": denoised}
-    return enhance, "round"
+    return lambda image: enhance_zero_leinr(model, image), ("_fused", "_denoised"), "round"
 
 
 def main(argv=None) -> int:
@@ -66,6 +68,8 @@ def main(argv=None) -> int:
     preset = preset_from_args(args)
     if not preset and not args.input_dir:
         parser.error("choose --lol/--lol_v1, --lol_v2_real, --lol_v2_syn or --input_dir DIR")
+    if args.tile > 0 and not 0 <= 2 * args.tile_overlap < args.tile:
+        parser.error(f"--tile_overlap must be >= 0 and less than half of --tile ({args.tile})")
     input_dir = Path(args.input_dir or preset.test_low)
     gt_dir = Path(preset.test_high) if preset and not args.input_dir else None
     folder = preset.output_folder if preset and not args.input_dir else "custom"
@@ -78,9 +82,9 @@ def main(argv=None) -> int:
         if not images:
             raise FileNotFoundError(f"no images (png/jpg/bmp/tif) in {input_dir}")
         if args.model == "iclr":
-            enhance, rounding = _iclr_enhancer(args, preset, weights, device)
+            enhance, suffixes, rounding = _iclr_enhancer(args, preset, weights, device)
         else:
-            enhance, rounding = _zero_leinr_enhancer(args, weights, device)
+            enhance, suffixes, rounding = _zero_leinr_enhancer(args, weights, device)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err} (weights: see README 'Weights' or pass --weights; datasets: see README 'Datasets')",
               file=sys.stderr)
@@ -94,11 +98,14 @@ def main(argv=None) -> int:
             print(f"skipped: {err}", file=sys.stderr)
             failed += 1
             continue
-        outputs = enhance(image)
-        for suffix, out in outputs.items():
+        if args.tile > 0 or (args.tile == 0 and needs_tiling(*image.shape[1:])):
+            outputs = tiled_apply(enhance, image, args.tile or AUTO_TILE_SIZE, args.tile_overlap)
+        else:
+            outputs = enhance(image)
+        for suffix, out in zip(suffixes, outputs):
             save_image(out, output_dir / f"{path.stem}{suffix}.png", rounding)
         if args.grid:
-            panels = [image, *outputs.values()] + ([read_image(gts[pair_key(path)])] if pair_key(path) in gts else [])
+            panels = [image, *outputs] + ([read_image(gts[pair_key(path)])] if pair_key(path) in gts else [])
             save_image(torch.cat([p.clamp(0, 1) for p in panels], dim=2), output_dir / "grid" / f"{path.stem}.png")
     names = "<name>.png" if args.model == "iclr" else "<name>_fused.png and <name>_denoised.png"
     print(f"wrote {len(images) - failed} of {len(images)} inputs as {names} to {output_dir}"

@@ -95,3 +95,22 @@ def test_resume_mid_epoch_equals_uninterrupted_run(tmp_path, monkeypatch):
                          weights_only=False)
     assert all(torch.equal(full["model"][k], resumed["model"][k]) for k in full["model"])
     assert resumed["history"][1]["loss"] == full["history"][1]["loss"]
+
+
+def test_eval_tiled_matches_size_and_checks_arguments(tmp_path, capsys):
+    from data.image_io import read_image, save_image
+    from net import ICLR
+    torch.manual_seed(0)
+    weights = tmp_path / "w.pth"
+    torch.save(ICLR().state_dict(), weights)
+    save_image(torch.rand(3, 50, 70), tmp_path / "in" / "a.png")
+    common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu"]
+    assert evaluate.main(common + ["--output_dir", str(tmp_path / "tiled"), "--tile", "40", "--tile_overlap", "8"]) == 0
+    assert evaluate.main(common + ["--output_dir", str(tmp_path / "whole")]) == 0
+    tiled, whole = read_image(tmp_path / "tiled" / "a.png"), read_image(tmp_path / "whole" / "a.png")
+    assert tiled.shape == whole.shape == (3, 50, 70)
+    assert not torch.equal(tiled, whole) and (tiled - whole).abs().mean() < 0.05
+    import pytest
+    with pytest.raises(SystemExit):
+        evaluate.main(common + ["--tile", "16", "--tile_overlap", "8"])
+    assert "--tile_overlap" in capsys.readouterr().err

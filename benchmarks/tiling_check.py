@@ -1,0 +1,133 @@
+"""Compare tiled with whole-image inference, and time tiled inference on a large image (CPU by default).
+
+    python benchmarks/tiling_check.py --model iclr --input_dir LOW --gt_dir HIGH [--limit 3] [--tile 256]
+    python benchmarks/tiling_check.py --model zero_leinr --large 6000x4000 --tile 512
+
+Per image (pairs matched by ``data.pairing.pair_key``): PSNR of the whole-image and of the tiled output
+against the ground truth, and of tiled against whole (8-bit outputs as eval.py saves them, dB).
+Without ``--weights`` the model is randomly initialised (``--seed``): only the tiled-vs-whole column
+means anything then. ``--large WxH`` enhances a synthetic W x H image tile by tile and reports the time
+and the peak resident memory of the process (``ru_maxrss``). Prints Markdown tables.
+"""
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data.image_io import list_images, read_image, to_uint8_truncate  # noqa: E402
+from data.pairing import pair_folders  # noqa: E402
+from engine.checkpoint import load_state_dict_file  # noqa: E402
+from engine.device import resolve_device  # noqa: E402
+from engine.inference import enhance_iclr  # noqa: E402
+from engine.metrics import psnr  # noqa: E402
+from engine.tiled_inference import tile_starts, tiled_apply  # noqa: E402
+from net import ICLR, ZeroLEINR  # noqa: E402
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"6000x4000"`` -> (6000, 4000)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 6000x4000, got {text!r}") from None
+    if w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return w, h
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=("iclr", "zero_leinr"), required=True)
+    p.add_argument("--weights", help="ICLR state_dict, or one combined ZeroLEINR state_dict (default: random init)")
+    p.add_argument("--input_dir", help="low-light images")
+    p.add_argument("--gt_dir", help="ground truths paired with --input_dir by file name")
+    p.add_argument("--limit", type=int, help="only the first N images")
+    p.add_argument("--tile", type=int, default=512)
+    p.add_argument("--overlap", type=int, default=64)
+    p.add_argument("--large", metavar="WxH", type=parse_size, help="also time tiled inference on a synthetic W x H image")
+    p.add_argument("--seed", type=int, default=0, help="random init and synthetic image seed")
+    p.add_argument("--device", default="cpu")
+    return p
+
+
+def build_enhancer(name: str, weights: str | None, device: torch.device):
+    """-> fn mapping a (3,h,w) image in [0,1] to its (3,h,w) output in [0,1] on the CPU (ZeroLEINR:
+    the tuple (fused, denoised), so both are tiled in one pass), and a function picking the output."""
+    if name == "iclr":
+        model = ICLR()
+        if weights:
+            model.load_state_dict(load_state_dict_file(weights))
+        model.to(device).eval()
+        return (lambda image: enhance_iclr(model, image)), (lambda out: out)
+    model = ZeroLEINR()
+    if weights:
+        model.load_combined(weights)
+    model.to(device).eval()
+
+    @torch.no_grad()
+    def enhance(image):
+        fused, denoised = model.enhance(image.unsqueeze(0).to(device))
+        return fused.squeeze(0).cpu(), denoised.squeeze(0).cpu()
+
+    return enhance, (lambda out: out[1])
+
+
+def n_tiles(h: int, w: int, tile: int, overlap: int) -> int:
+    return len(tile_starts(h, tile, overlap)) * len(tile_starts(w, tile, overlap))
+
+
+def compare_images(args, enhance, pick) -> None:
+    if args.gt_dir:
+        pairs = pair_folders(args.input_dir, args.gt_dir)
+    else:
+        pairs = [(path, None) for path in list_images(args.input_dir)]
+    pairs = pairs[:args.limit] if args.limit else pairs
+    print("| image | size | tiles | PSNR whole vs GT | PSNR tiled vs GT | PSNR tiled vs whole |")
+    print("|---|---|---|---|---|---|")
+    for low_path, gt_path in pairs:
+        image = read_image(low_path)
+        whole = to_uint8_truncate(pick(enhance(image)))
+        tiled = to_uint8_truncate(pick(tiled_apply(enhance, image, args.tile, args.overlap)))
+        gt = to_uint8_truncate(read_image(gt_path)) if gt_path else None
+        vs_gt = [f"{psnr(out, gt):.2f}" if gt is not None else "-" for out in (whole, tiled)]
+        h, w = image.shape[1:]
+        print(f"| {low_path.name} | {w}x{h} | {n_tiles(h, w, args.tile, args.overlap)} | {vs_gt[0]} | {vs_gt[1]} "
+              f"| {psnr(tiled, whole):.2f} |")
+
+
+def time_large(args, enhance) -> None:
+    w, h = args.large
+    image = torch.rand(3, h, w, generator=torch.Generator().manual_seed(args.seed))
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    start = time.perf_counter()
+    tiled_apply(enhance, image, args.tile, args.overlap, progress=True)
+    seconds = time.perf_counter() - start
+    rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    tiles = n_tiles(h, w, args.tile, args.overlap)
+    print("| model | size | tile / overlap | tiles | time (s) | s / tile | peak RSS before (GiB) | peak RSS (GiB) |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {args.model} | {w}x{h} | {args.tile} / {args.overlap} | {tiles} | {seconds:.1f} | {seconds / tiles:.2f} "
+          f"| {rss_before:.2f} | {rss_peak:.2f} |")
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.input_dir and not args.large:
+        parser.error("give --input_dir and/or --large WxH")
+    torch.manual_seed(args.seed)
+    enhance, pick = build_enhancer(args.model, args.weights, resolve_device(args.device))
+    if args.input_dir:
+        compare_images(args, enhance, pick)
+    if args.large:
+        time_large(args, enhance)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
