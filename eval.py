@@ -17,6 +17,7 @@ from data.pairing import pair_key
 from engine.checkpoint import load_state_dict_file, load_zero_leinr
 from engine.device import resolve_device
 from engine.inference import enhance_iclr, enhance_zero_leinr
+from engine.performance import PerformanceOptions, apply_backend_flags, prepare_model
 from engine.tiled_inference import AUTO_TILE_PIXELS, needs_tiling, tiled_apply
 from net import ICLR
 
@@ -44,22 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile_overlap", type=int, default=64, help="tile overlap in pixels")
     p.add_argument("--grid", action="store_true", help="also write input | output | ground truth images")
     p.add_argument("--device", default=None, help="default: CUDA when available")
+    p.add_argument("--fast", action="store_true",
+                   help="optimised path (CUDA: bf16 autocast, channels_last, cuDNN autotuning, TF32; CPU: "
+                        "channels_last); default: the faithful fp32 path that reproduces the released outputs")
     return p
 
 
-def _iclr_enhancer(args, preset, weights: str, device):
+def _iclr_enhancer(args, preset, weights: str, device, opts: PerformanceOptions):
     """ICLR with its weights -> ``(image -> (output,), name suffixes, rounding)`` (8-bit truncation)."""
     saturation = args.saturation if args.saturation is not None else (preset.saturation_gain if preset else 1.0)
     alpha = args.alpha if args.alpha is not None else (preset.alpha if preset else 1.0)
-    model = ICLR().to(device)
+    model = ICLR()
     model.load_state_dict(load_state_dict_file(weights))
-    return lambda image: (enhance_iclr(model, image, saturation, alpha),), ("",), "truncate"
+    model = prepare_model(model.to(device), opts)
+    return lambda image: (enhance_iclr(model, image, saturation, alpha, opts),), ("",), "truncate"
 
 
-def _zero_leinr_enhancer(args, weights: str, device):
+def _zero_leinr_enhancer(args, weights: str, device, opts: PerformanceOptions):
     """Zero-LEINR with its weights -> ``(image -> (fused, denoised), name suffixes, rounding)``."""
-    model = load_zero_leinr(weights, square_pad=args.pad == "square").to(device)
-    return lambda image: enhance_zero_leinr(model, image), ("_fused", "_denoised"), "round"
+    model = prepare_model(load_zero_leinr(weights, square_pad=args.pad == "square").to(device), opts)
+    return lambda image: enhance_zero_leinr(model, image, opts=opts), ("_fused", "_denoised"), "round"
 
 
 def main(argv=None) -> int:
@@ -81,10 +86,12 @@ def main(argv=None) -> int:
         images = list_images(input_dir)
         if not images:
             raise FileNotFoundError(f"no images (png/jpg/bmp/tif) in {input_dir}")
+        opts = PerformanceOptions.fast(device) if args.fast else PerformanceOptions.faithful()
+        apply_backend_flags(opts)
         if args.model == "iclr":
-            enhance, suffixes, rounding = _iclr_enhancer(args, preset, weights, device)
+            enhance, suffixes, rounding = _iclr_enhancer(args, preset, weights, device, opts)
         else:
-            enhance, suffixes, rounding = _zero_leinr_enhancer(args, weights, device)
+            enhance, suffixes, rounding = _zero_leinr_enhancer(args, weights, device, opts)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err} (weights: see README 'Weights' or pass --weights; datasets: see README 'Datasets')",
               file=sys.stderr)

@@ -14,6 +14,7 @@ from data.options import add_dataset_arguments, preset_from_args
 from engine.distributed import DistributedContext, init_distributed
 from engine.iclr_trainer import ICLRTrainConfig, NonFiniteLossError, train_iclr
 from engine.metrics import LPIPSMetric
+from engine.performance import PerformanceOptions
 from engine.zero_leinr_trainer import TooManyNonFiniteSteps, ZeroLEINRTrainConfig, train_zero_leinr
 from loss import PretrainedWeightsUnavailable
 
@@ -43,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run_dir", help="where metrics, snapshots and last.pth go (default runs/<set>)")
     p.add_argument("--resume", help="a last.pth written by an earlier run (same flags)")
     p.add_argument("--max_iters_per_epoch", type=int, default=0, help="0: whole epochs")
+    p.add_argument("--perf", choices=["auto", "fast", "faithful"], default="auto",
+                   help="fast: channels_last, bf16 autocast (HVI/curve math stays fp32), cuDNN autotuning, TF32 "
+                        "on CUDA; faithful: fp32 eager as released; auto (default): fast on CUDA, faithful on CPU")
+    p.add_argument("--amp", choices=["bf16", "fp16", "off"], help="override the autocast dtype of --perf")
+    p.add_argument("--compile", action="store_true", help="torch.compile the training forward (slow first steps)")
     p.add_argument("--save_every_iters", type=int,
                    help="also write last.pth every N batches (ICLR 100, Zero-LEINR 10; 0: epoch ends only)")
 
@@ -100,13 +106,22 @@ def _apply_demo(parser, args) -> None:
     args.dataset = args.dataset or "lol_v1"
 
 
+def _performance(args, ctx: DistributedContext) -> PerformanceOptions:
+    fast = args.perf == "fast" or (args.perf == "auto" and ctx.device.type == "cuda")
+    opts = PerformanceOptions.fast(ctx.device) if fast else PerformanceOptions.faithful()
+    opts = opts.replace(inference_mode=False, compile=args.compile)
+    if args.amp:
+        opts = opts.replace(amp_dtype=None if args.amp == "off" else args.amp)
+    return opts
+
+
 def _iclr_config(args, preset, ctx: DistributedContext) -> ICLRTrainConfig:
     names = {f.name for f in fields(ICLRTrainConfig)}
     return ICLRTrainConfig(
         train_low=args.train_low or preset.train_low, train_high=args.train_high or preset.train_high,
         val_low=args.val_low or preset.test_low, val_high=args.val_high or preset.test_high,
         run_dir=args.run_dir or f"runs/{preset.output_folder}", saturation_gain=preset.saturation_gain,
-        alpha=preset.alpha, device=str(ctx.device),
+        alpha=preset.alpha, device=str(ctx.device), performance=_performance(args, ctx),
         **{k: v for k, v in vars(args).items() if k in names and k not in
            ("train_low", "train_high", "val_low", "val_high", "run_dir", "device")})
 
@@ -125,7 +140,8 @@ def _zero_leinr_config(args, preset, ctx: DistributedContext) -> ZeroLEINRTrainC
         well_exposure=args.well_exposure, lambda1=args.lambda1, lambda2=args.lambda2,
         increase_ratio=args.increase_ratio, square_pad=args.pad == "square",
         max_nonfinite_steps=args.max_nonfinite_steps, workers=args.workers, seed=args.seed, device=str(ctx.device),
-        max_iters_per_epoch=args.max_iters_per_epoch, save_every_iters=args.save_every_iters, resume=args.resume)
+        max_iters_per_epoch=args.max_iters_per_epoch, save_every_iters=args.save_every_iters, resume=args.resume,
+        performance=_performance(args, ctx))
 
 
 def _run_iclr(args, preset, ctx: DistributedContext, say) -> int:
@@ -134,7 +150,8 @@ def _run_iclr(args, preset, ctx: DistributedContext, say) -> int:
     if lpips_metric is not None and not lpips_metric.available:
         say(f"note: LPIPS unavailable ({lpips_metric.reason}); validation reports PSNR/SSIM only")
         lpips_metric = None
-    say(f"ICLR on {ctx.device} x{ctx.world_size}; data {args.data_root}; run folder {cfg.run_dir}")
+    say(f"ICLR on {ctx.device} x{ctx.world_size} ({cfg.performance.describe()}); data {args.data_root}; "
+        f"run folder {cfg.run_dir}")
     result = train_iclr(cfg, lpips_metric, log=say, ctx=ctx)
     say(f"done: best validation PSNR (GT-mean) {result['best_psnr']:.4f} dB")
     say(f"  best weights    {result['best_path']}")
@@ -151,7 +168,7 @@ def _run_iclr(args, preset, ctx: DistributedContext, say) -> int:
 
 def _run_zero_leinr(args, preset, ctx: DistributedContext, say) -> int:
     cfg = _zero_leinr_config(args, preset, ctx)
-    say(f"Zero-LEINR on {ctx.device} x{ctx.world_size}; run folder {cfg.run_dir}")
+    say(f"Zero-LEINR on {ctx.device} x{ctx.world_size} ({cfg.performance.describe()}); run folder {cfg.run_dir}")
     result = train_zero_leinr(cfg, log=say, ctx=ctx)
     say(f"done: best validation 0.5·PSNR+0.5·SSIM {result['best_score']:.4f}")
     say(f"  best weights    {result['best_dir']}/ (Model_enh_b1.pth, Model_enh_b2.pth, Model_denoise.pth)")

@@ -1,6 +1,6 @@
 """The ICLR training loop (spec §5): resumable, validated every ``snapshots`` epochs."""
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -15,6 +15,7 @@ from .checkpoint import atomic_save
 from .distributed import DistributedContext
 from .epoch_progress import EpochProgress, remaining_batches
 from .inference import enhance_iclr
+from .performance import PerformanceOptions, apply_backend_flags, autocast, grad_scaler, prepare_input
 from .run_log import write_run_log
 from .schedule import warmup_cosine_scheduler
 from .validation import validate_pairs
@@ -55,6 +56,7 @@ class ICLRTrainConfig:
     max_iters_per_epoch: int = 0
     save_every_iters: int = 100
     resume: str | None = None
+    performance: PerformanceOptions = field(default_factory=PerformanceOptions)
 
 
 def _new_state(cfg: ICLRTrainConfig, device: torch.device):
@@ -77,6 +79,10 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
     Under ``torchrun`` (``ctx.world_size`` > 1) each process takes ``batch_size / world_size``
     samples of every global batch and DistributedDataParallel averages the gradients; rank 0
     alone writes files and validates.
+
+    ``performance`` (default: faithful fp32 eager) may add channels_last, autocast (the HVI
+    math stays fp32; fp16 uses a GradScaler), ``torch.compile`` of the training forward and
+    cuDNN autotuning; weights and checkpoints keep the plain ``ICLR`` keys.
     """
     ctx = ctx or DistributedContext(0, 1, torch.device(cfg.device))
     if cfg.batch_size % ctx.world_size:
@@ -95,7 +101,16 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
         saved_progress = state.get("progress")
         done = saved_progress["iteration"] if saved_progress and saved_progress["epoch"] == start_epoch else 0
         log(f"resumed from {cfg.resume} at epoch {start_epoch}, batch {done}")
+    opts = cfg.performance
+    apply_backend_flags(opts)
+    if opts.channels_last:
+        model.to(memory_format=torch.channels_last)
     train_model = ctx.wrap(model)
+    if opts.compile:
+        train_model = torch.compile(train_model)
+    scaler = grad_scaler(opts, device)
+    if cfg.resume and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
 
     train_set = PairedImageDataset(cfg.train_low, cfg.train_high, crop_size=cfg.crop_size, flip=True, seed=cfg.seed)
     sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed)
@@ -107,7 +122,7 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
     def save(epoch_done: int, progress: EpochProgress | None) -> None:
         if ctx.is_main:
             atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "epoch": epoch_done,
+                         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch_done,
                          "progress": progress.state_dict() if progress else None, "history": history,
                          "best_psnr": best_psnr, "config": asdict(cfg)}, state_path)
 
@@ -121,15 +136,17 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
                                     cfg.max_iters_per_epoch, f"epoch {epoch}/{cfg.epochs}", cfg.workers,
                                     device.type == "cuda", show=ctx.is_main)
         for low, high, names in batches:
-            low, high = low.to(device, non_blocking=True), high.to(device, non_blocking=True)
-            loss, _ = objective(train_model(low), high, model.HVIT)
+            low, high = prepare_input(low.to(device, non_blocking=True), opts), high.to(device, non_blocking=True)
+            with autocast(opts, device):
+                loss, _ = objective(train_model(low), high, model.HVIT)
             if not ctx.all_finite(loss.item()):
                 raise NonFiniteLossError(
                     f"non-finite loss ({loss.item()}) at epoch {epoch}, batch {list(names)}; "
                     f"the last good state is {state_path if state_path.exists() else 'not yet written'}")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             progress.record(loss.item())
             batches.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.3g}")
             if cfg.save_every_iters and progress.iteration % cfg.save_every_iters == 0:
@@ -140,7 +157,7 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
         if ctx.is_main and (epoch % cfg.snapshots == 0 or epoch == cfg.epochs):
             atomic_save(model.state_dict(), run_dir / "weights" / f"epoch_{epoch}.pth")
             metrics = validate_pairs(
-                lambda img: enhance_iclr(model, img, cfg.saturation_gain, cfg.alpha), val_pairs, lpips_metric)
+                lambda img: enhance_iclr(model, img, cfg.saturation_gain, cfg.alpha, opts), val_pairs, lpips_metric)
             row.update(metrics)
             log(f"epoch {epoch}: loss {row['loss']:.4f}, " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
             if metrics["psnr_gt_mean"] > best_psnr:

@@ -2,26 +2,43 @@
 import torch
 from torch import nn
 
+from .performance import PerformanceOptions, autocast, inference_context, prepare_input
 
-@torch.no_grad()
-def enhance_iclr(model: nn.Module, image: torch.Tensor, saturation_gain: float = 1.0, alpha: float = 1.0) -> torch.Tensor:
-    """(3,H,W) RGB in [0,1] (any size) -> enhanced (3,H,W) in [0,1] on the CPU, batch 1, eval mode."""
-    device = next(model.parameters()).device
+
+def _batch(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions | None) -> torch.Tensor:
+    return prepare_input(image.unsqueeze(0).to(next(model.parameters()).device), opts or PerformanceOptions())
+
+
+def enhance_iclr(model: nn.Module, image: torch.Tensor, saturation_gain: float = 1.0, alpha: float = 1.0,
+                 opts: PerformanceOptions | None = None) -> torch.Tensor:
+    """(3,H,W) RGB in [0,1] (any size) -> enhanced (3,H,W) float32 in [0,1] on the CPU, batch 1, eval mode.
+
+    ``opts`` (default: the faithful fp32 path) may add autocast, channels_last inputs, inference_mode.
+    """
+    opts = opts or PerformanceOptions()
+    x = _batch(model, image, opts)
     was_training = model.training
     model.eval()
     try:
-        out = model(image.unsqueeze(0).to(device), saturation_gain=saturation_gain, alpha=alpha)
+        with inference_context(opts), autocast(opts, x.device):
+            out = model(x, saturation_gain=saturation_gain, alpha=alpha)
     finally:
         model.train(was_training)
-    return out.squeeze(0).clamp(0, 1).cpu()
+    return out.squeeze(0).float().clamp(0, 1).cpu()
 
 
-@torch.no_grad()
-def enhance_zero_leinr(model: nn.Module, image: torch.Tensor, square_pad: bool | None = None):
-    """(3,H,W) RGB in [0,1] (any size) -> ``(fused, denoised)``, each (3,H,W) on the CPU, batch 1.
+def enhance_zero_leinr(model: nn.Module, image: torch.Tensor, square_pad: bool | None = None,
+                       opts: PerformanceOptions | None = None):
+    """(3,H,W) RGB in [0,1] (any size) -> ``(fused, denoised)``, each (3,H,W) float32 on the CPU, batch 1.
 
     ``fused`` is the unclamped CPLEB output (spec §1.1), ``denoised`` the final image in [0,1].
+    Autocast (``opts``) covers the denoiser only: the 8 curve iterations and the 8-bit
+    quantisation need fp32.
     """
-    device = next(model.parameters()).device
-    fused, denoised = model.enhance(image.unsqueeze(0).to(device), square_pad)
-    return fused.squeeze(0).cpu(), denoised.squeeze(0).cpu()
+    opts = opts or PerformanceOptions()
+    x = _batch(model, image, opts)
+    with inference_context(opts):
+        fused = model.fuse(x)
+        with autocast(opts, x.device):
+            denoised = model.denoise(fused, square_pad)
+    return fused.squeeze(0).float().cpu(), denoised.squeeze(0).float().cpu()

@@ -1,6 +1,6 @@
 """The Zero-LEINR training loop (spec §4, §6): three optimisers, resumable, validated every epoch."""
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -17,6 +17,7 @@ from net.zero_leinr import RELEASED_WEIGHT_FILES
 from .checkpoint import atomic_save
 from .distributed import DistributedContext
 from .epoch_progress import EpochProgress, remaining_batches
+from .performance import PerformanceOptions, apply_backend_flags, autocast, grad_scaler, prepare_input
 from .run_log import write_run_log
 from .zero_leinr_validation import validate_zero_leinr
 
@@ -56,6 +57,7 @@ class ZeroLEINRTrainConfig:
     max_iters_per_epoch: int = 0
     save_every_iters: int = 10
     resume: str | None = None
+    performance: PerformanceOptions = field(default_factory=PerformanceOptions)
 
     def denoiser_milestones(self) -> list[int]:
         """The released MultiStepLR milestones ``int(20r)−1, …, int(80r)−1`` with ``r = epochs/100``."""
@@ -79,12 +81,23 @@ def _finite(*values: torch.Tensor) -> bool:
 
 class _Step:
     """One training iteration of spec §4 on a clean batch; returns the logged terms, or None when a
-    non-finite loss or gradient made it skip every update."""
+    non-finite loss or gradient made it skip every update.
+
+    ``cfg.performance`` may add channels_last, ``torch.compile`` of the three networks and autocast
+    of the denoiser's step only: the curve iterations and the losses of the enhancers stay fp32.
+    """
 
     def __init__(self, cfg: ZeroLEINRTrainConfig, model: ZeroLEINR, ctx: DistributedContext):
         self.cfg, self.model, self.ctx = cfg, model, ctx
+        self.opts = opts = cfg.performance
+        if opts.channels_last:
+            model.to(memory_format=torch.channels_last)
         self.branches = [ctx.wrap(model.enhancer_b1), ctx.wrap(model.enhancer_b2)]
         self.denoiser = ctx.wrap(model.denoiser)
+        if opts.compile:
+            self.branches = [torch.compile(b) for b in self.branches]
+            self.denoiser = torch.compile(self.denoiser)
+        self.scaler = grad_scaler(opts, ctx.device)
         self.losses = [CPLEBBranchLoss("gray_world", exposure_target=cfg.well_exposure),
                        CPLEBBranchLoss("angle", exposure_target=cfg.well_exposure)]
         self.noise = TrainingNoise(cfg.noisetype)
@@ -99,7 +112,7 @@ class _Step:
         return torch.Generator(device=self.ctx.device).manual_seed(seed)
 
     def __call__(self, clean: torch.Tensor, counter: int, epoch0: int) -> dict | None:
-        noisy = self.noise(clean, self.generator(counter + 1))
+        noisy = prepare_input(self.noise(clean, self.generator(counter + 1)), self.opts)
         if self.cfg.clamp_noisy_input:
             noisy = noisy.clamp(0.0, 1.0)
         terms = []
@@ -121,23 +134,28 @@ class _Step:
         with torch.no_grad():
             fused = self.model.fuse(noisy)
         pair_choice = draw_pair_choice(fused, self.generator(counter + 2))
-        n2n = neighbor2neighbor_loss(self.denoiser, fused, pair_choice, epoch0, self.cfg.epochs,
-                                     self.cfg.increase_ratio, self.cfg.lambda1, self.cfg.lambda2)
+        with autocast(self.opts, self.ctx.device):
+            n2n = neighbor2neighbor_loss(self.denoiser, fused, pair_choice, epoch0, self.cfg.epochs,
+                                         self.cfg.increase_ratio, self.cfg.lambda1, self.cfg.lambda2)
         if not self.ctx.all_finite(n2n["total"].item() if _finite(fused) else math.inf):
             return {"b1": terms[0]["total"].item(), "b2": terms[1]["total"].item(), "n2n": math.nan}
         self.optimizers[2].zero_grad(set_to_none=True)
-        n2n["total"].backward()
-        self.optimizers[2].step()
+        self.scaler.scale(n2n["total"]).backward()
+        self.scaler.step(self.optimizers[2])
+        self.scaler.update()
         return {"b1": terms[0]["total"].item(), "b2": terms[1]["total"].item(), "n2n": n2n["total"].item(),
                 "rec": n2n["rec"].item(), "reg": n2n["reg"].item()}
 
     def state_dict(self) -> dict:
-        return {"optimizers": [o.state_dict() for o in self.optimizers], "scheduler": self.scheduler.state_dict()}
+        return {"optimizers": [o.state_dict() for o in self.optimizers], "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         for optimizer, saved in zip(self.optimizers, state["optimizers"]):
             optimizer.load_state_dict(saved)
         self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
 
 
 def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedContext | None = None) -> dict:
@@ -154,6 +172,7 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
     batches too); ``resume`` continues from it.
     """
     ctx = ctx or DistributedContext(0, 1, torch.device(cfg.device))
+    apply_backend_flags(cfg.performance)
     if cfg.patch_size % 64:
         raise ValueError(f"--patch_size {cfg.patch_size} must be a multiple of 64 (the denoiser sees "
                          f"half-size sub-images and needs multiples of 32)")

@@ -151,3 +151,17 @@ def test_eval_zero_leinr_odd_sizes(tmp_path, pad):
 def test_eval_zero_leinr_missing_weights(tmp_path, capsys):
     code = evaluate.main(["--model", "zero_leinr", "--weights", str(tmp_path), "--input_dir", str(DEMO / "eval15/low")])
     assert code == 2 and "Model_enh_b1.pth" in capsys.readouterr().err
+
+
+def test_fast_path_iteration_and_inference():
+    from engine.inference import enhance_zero_leinr
+    from engine.performance import PerformanceOptions
+    opts = PerformanceOptions(channels_last=True, amp_dtype="bf16")
+    model, step = _step(performance=opts)
+    terms = step(torch.rand(2, 3, 64, 64) * 0.3, counter=0, epoch0=0)
+    assert all(math.isfinite(v) for v in terms.values())
+    image = torch.rand(3, 37, 45)
+    fused, denoised = enhance_zero_leinr(model, image, opts=opts)
+    reference, _ = enhance_zero_leinr(model, image)
+    assert fused.dtype == denoised.dtype == torch.float32 and denoised.shape == (3, 37, 45)
+    torch.testing.assert_close(fused, reference, rtol=0, atol=1e-5)  # the curves stay fp32

@@ -1,0 +1,164 @@
+"""Opt-in speed switches for training and inference, shared by the scripts and ``benchmarks/bench.py``.
+
+``PerformanceOptions.faithful()`` is the reference path (fp32, eager, NCHW, no backend tuning);
+every helper below is then a no-op. ``PerformanceOptions.fast(device)`` picks the defaults that
+were measured to help on that kind of device (see ``benchmarks/results_cpu.md``). The HVI colour
+transform always runs in fp32, also under autocast (``net/hvi.py``).
+
+Typical use::
+
+    opts = PerformanceOptions.fast(device)
+    apply_backend_flags(opts)
+    model = prepare_model(model.to(device), opts)
+    with inference_context(opts), autocast(opts, device):
+        out = model(prepare_input(x, opts))
+"""
+import contextlib
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when oneDNN has native bf16 kernels on this CPU (AVX512-BF16 / AMX), where bf16 pays off."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@dataclass(frozen=True)
+class PerformanceOptions:
+    """Speed switches; the defaults are the faithful fp32 eager path.
+
+    - ``channels_last``: convert module parameters and inputs to NHWC (numerically equivalent
+      up to fp32 summation order, ~1e-6).
+    - ``amp_dtype``: ``"bf16"``, ``"fp16"`` or ``None``: ``torch.autocast`` for forward and loss
+      (changes results at the 1e-3 level; fp16 training needs ``grad_scaler``).
+    - ``compile``: wrap the model in ``torch.compile`` (long first call, recompiles per input shape).
+    - ``cudnn_benchmark``: ``torch.backends.cudnn.benchmark`` (CUDA only; autotunes per shape).
+    - ``tf32``: allow TF32 matmuls/convs on CUDA.
+    - ``inference_mode``: run inference under ``torch.inference_mode`` instead of ``no_grad``.
+    """
+    channels_last: bool = False
+    amp_dtype: str | None = None
+    compile: bool = False
+    cudnn_benchmark: bool = False
+    tf32: bool = False
+    inference_mode: bool = False
+
+    def __post_init__(self):
+        if self.amp_dtype not in (None, *AMP_DTYPES):
+            raise ValueError(f"amp_dtype must be None, 'bf16' or 'fp16', got {self.amp_dtype!r}")
+
+    @classmethod
+    def faithful(cls) -> "PerformanceOptions":
+        """Everything off: the fp32 eager reference path."""
+        return cls()
+
+    @classmethod
+    def fast(cls, device) -> "PerformanceOptions":
+        """Measured safe defaults for ``device`` (a ``torch.device`` or string).
+
+        CUDA: channels_last + bf16 autocast + cudnn.benchmark + TF32 + inference_mode.
+        CPU: channels_last + inference_mode, plus bf16 autocast only where the CPU has native bf16
+        (otherwise bf16 is emulated and slower). ``compile`` stays off on both: on the 2-core CPU
+        the first call took minutes per input shape; turn it on with ``dataclasses.replace``.
+        """
+        if torch.device(device).type == "cuda":
+            return cls(channels_last=True, amp_dtype="bf16", cudnn_benchmark=True, tf32=True,
+                       inference_mode=True)
+        return cls(channels_last=True, amp_dtype="bf16" if cpu_has_native_bf16() else None,
+                   inference_mode=True)
+
+    def replace(self, **changes) -> "PerformanceOptions":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def describe(self) -> str:
+        """Short human-readable summary, e.g. ``channels_last+bf16+inference_mode``."""
+        parts = [name for name in ("channels_last", "compile", "cudnn_benchmark", "tf32", "inference_mode")
+                 if getattr(self, name)]
+        if self.amp_dtype:
+            parts.insert(1 if self.channels_last else 0, self.amp_dtype)
+        return "+".join(parts) or "fp32 eager"
+
+
+def prepare_model(model: nn.Module, opts: PerformanceOptions, compile_children: tuple = ()) -> nn.Module:
+    """Apply the model-side options; a no-op (``model`` returned as is) for ``faithful()``.
+
+    ``channels_last`` converts the parameters in place. ``compile`` wraps ``model`` in
+    ``torch.compile``, or, when ``compile_children`` names submodules (e.g. ZeroLEINR's
+    ``("enhancer_b1", "enhancer_b2", "denoiser")``, whose training step calls them directly),
+    replaces those children by compiled wrappers (their state-dict keys then gain ``_orig_mod.``).
+    """
+    if opts.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if opts.compile:
+        if compile_children:
+            for name in compile_children:
+                setattr(model, name, torch.compile(getattr(model, name)))
+        else:
+            model = torch.compile(model)
+    return model
+
+
+def prepare_input(x: torch.Tensor, opts: PerformanceOptions) -> torch.Tensor:
+    """A 4-D input in the memory format the options expect (unchanged when ``channels_last`` is off)."""
+    if opts.channels_last and x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def autocast(opts: PerformanceOptions, device) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` with ``opts.amp_dtype`` on ``device``'s type, or a ``nullcontext`` when off."""
+    if opts.amp_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=AMP_DTYPES[opts.amp_dtype])
+
+
+def inference_context(opts: PerformanceOptions) -> contextlib.AbstractContextManager:
+    """``torch.inference_mode()`` when enabled, else ``torch.no_grad()`` (the reference behaviour)."""
+    return torch.inference_mode() if opts.inference_mode else torch.no_grad()
+
+
+def grad_scaler(opts: PerformanceOptions, device) -> torch.amp.GradScaler:
+    """A ``GradScaler`` that is enabled only for fp16 autocast (bf16 and fp32 need none).
+
+    Use as ``scaler.scale(loss).backward(); scaler.unscale_(opt); clip...; scaler.step(opt); scaler.update()``;
+    disabled, every call passes through unchanged.
+    """
+    device_type = torch.device(device).type
+    return torch.amp.GradScaler(device_type, enabled=opts.amp_dtype == "fp16")
+
+
+def apply_backend_flags(opts: PerformanceOptions) -> dict:
+    """Set the global backend flags for ``opts``; returns the previous values (for restoring).
+
+    Sets ``cudnn.benchmark`` and TF32 matmuls from the options (``tf32`` also allows TF32 cuDNN
+    convolutions, which PyTorch allows by default anyway) and always switches autograd anomaly
+    detection off (it slows every backward pass several-fold).
+    """
+    previous = {
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+        "anomaly": torch.is_anomaly_enabled(),
+    }
+    torch.backends.cudnn.benchmark = opts.cudnn_benchmark
+    torch.backends.cuda.matmul.allow_tf32 = opts.tf32
+    if opts.tf32:  # cuDNN convolutions already allow TF32 by PyTorch's default; left as found otherwise
+        torch.backends.cudnn.allow_tf32 = True
+    torch.autograd.set_detect_anomaly(False)
+    return previous
+
+
+def restore_backend_flags(previous: dict) -> None:
+    """Undo ``apply_backend_flags`` with the dict it returned."""
+    torch.backends.cudnn.benchmark = previous["cudnn_benchmark"]
+    torch.backends.cuda.matmul.allow_tf32 = previous["tf32_matmul"]
+    torch.backends.cudnn.allow_tf32 = previous["tf32_cudnn"]
+    torch.autograd.set_detect_anomaly(previous["anomaly"])
