@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     iclr.add_argument("--CCL_weight", "--CCl_weight", dest="CCL_weight", type=float, default=1.0)
     iclr.add_argument("--HVI_weight", type=float, default=1.0)
     iclr.add_argument("--ccl_channel_roles", choices=["code", "paper"], default="code")
+    iclr.add_argument("--cache_images", action="store_true",
+                      help="decode the training pairs once and keep them in memory (LOLv1: ~0.7 GB)")
     iclr.add_argument("--best_path", default="weights/best.pth", help="best-PSNR state_dict")
     iclr.add_argument("--no_lpips", dest="lpips", action="store_false", help="skip LPIPS in validation")
 

@@ -17,7 +17,8 @@ class PairedImageDataset(Dataset):
     The crop and flips of sample ``index`` are drawn from a generator seeded by
     ``(seed, epoch, index)`` (``set_epoch`` moves to the next epoch), so they do not depend on
     the number of DataLoader workers or processes, nor on the order samples are read in.
-    ``cache=True`` keeps the decoded images in memory (per DataLoader worker process).
+    ``cache=True`` decodes every image once, up front, and keeps them in memory; DataLoader workers
+    started later share that memory (fork) instead of decoding again.
     """
 
     def __init__(self, low_dir: str | Path, high_dir: str | Path, crop_size: int | None = None,
@@ -26,13 +27,15 @@ class PairedImageDataset(Dataset):
         self.pairs = pair_folders(low_dir, high_dir)
         self.crop_size, self.flip = crop_size, flip
         self.seed, self.epoch = seed, 0
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache else None
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
         for low_path, high_path in self.pairs:
             low_size = image_size(low_path)
             require_same_size(low_path, low_size, high_path, image_size(high_path))
             if crop_size is not None and min(low_size) < crop_size:
                 raise ValueError(f"{low_path} is {low_size[1]}x{low_size[0]} (WxH), smaller than the "
                                  f"{crop_size}x{crop_size} training crop")
+        if cache:
+            self._cache = {index: self._arrays(index) for index in range(len(self.pairs))}
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -51,12 +54,9 @@ class PairedImageDataset(Dataset):
         return torch.Generator().manual_seed(seed)
 
     def _arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._cache is not None and index in self._cache:
-            return self._cache[index]
-        arrays = tuple(read_image_array(path) for path in self.pairs[index])
         if self._cache is not None:
-            self._cache[index] = arrays
-        return arrays
+            return self._cache[index]
+        return tuple(read_image_array(path) for path in self.pairs[index])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
         low, high = (array_to_tensor(array) for array in self._arrays(index))

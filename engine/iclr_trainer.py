@@ -51,6 +51,7 @@ class ICLRTrainConfig:
     ccl_channel_roles: str = "code"
     vgg_pretrained: bool = True
     workers: int = 0
+    cache_images: bool = False
     seed: int = 287469
     device: str = "cpu"
     max_iters_per_epoch: int = 0
@@ -112,7 +113,8 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
     if cfg.resume and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
 
-    train_set = PairedImageDataset(cfg.train_low, cfg.train_high, crop_size=cfg.crop_size, flip=True, seed=cfg.seed)
+    train_set = PairedImageDataset(cfg.train_low, cfg.train_high, crop_size=cfg.crop_size, flip=True, seed=cfg.seed,
+                                   cache=cfg.cache_images)
     sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed)
     val_pairs = pair_folders(cfg.val_low, cfg.val_high)
     log(f"training pairs: {len(train_set)} ({cfg.train_low} | {cfg.train_high}); validation pairs: {len(val_pairs)}")
