@@ -79,7 +79,7 @@ def _finite(*values: torch.Tensor) -> bool:
     return all(bool(torch.isfinite(v).all()) for v in values)
 
 
-class _Step:
+class ZeroLEINRStep:
     """One training iteration of spec §4 on a clean batch; returns the logged terms, or None when a
     non-finite loss or gradient made it skip every update.
 
@@ -182,7 +182,7 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
     state_path, final_dir = run_dir / "last.pth", run_dir / "final"
     torch.manual_seed(cfg.seed)
     model = ZeroLEINR(square_pad=cfg.square_pad).to(device)
-    step = _Step(cfg, model, ctx)
+    step = ZeroLEINRStep(cfg, model, ctx)
     history, best_score, start_epoch, saved_progress, counter = [], -math.inf, 0, None, 0
     if cfg.resume:
         state = torch.load(cfg.resume, map_location=device, weights_only=False)

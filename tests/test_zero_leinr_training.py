@@ -8,7 +8,7 @@ import torch
 import eval as evaluate
 import train
 from data.image_io import read_image, save_image
-from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, _Step, train_zero_leinr
+from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, ZeroLEINRStep, train_zero_leinr
 from engine.distributed import DistributedContext
 from net import ZeroLEINR
 
@@ -41,7 +41,7 @@ def _step(epochs=100, **kw):
     torch.manual_seed(0)
     model = ZeroLEINR()
     cfg = ZeroLEINRTrainConfig(train_dirs=[], epochs=epochs, **kw)
-    return model, _Step(cfg, model, DistributedContext(0, 1, torch.device("cpu")))
+    return model, ZeroLEINRStep(cfg, model, DistributedContext(0, 1, torch.device("cpu")))
 
 
 def test_iteration_updates_all_three_networks():
