@@ -46,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", action="store_true", help="also write input | output | ground truth images")
     p.add_argument("--device", default=None, help="default: CUDA when available")
     p.add_argument("--fast", action="store_true",
-                   help="optimised path (CUDA: bf16 autocast, channels_last, cuDNN autotuning, TF32; CPU: "
-                        "channels_last); default: the faithful fp32 path that reproduces the released outputs")
+                   help="optimised path (channels_last and bf16 autocast, on CPU only with native bf16; CUDA also "
+                        "cuDNN autotuning and TF32); default: the faithful fp32 path that reproduces the "
+                        "released outputs")
     return p
 
 

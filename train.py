@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     zero.add_argument("--increase_ratio", type=float, default=2.0)
     zero.add_argument("--pad", choices=["square", "each"], default="square", help="denoiser padding at validation")
     zero.add_argument("--max_nonfinite_steps", type=int, default=10,
-                      help="stop after this many iterations in a row with non-finite values (they update nothing)")
+                      help="stop after this many iterations in a row with non-finite values (their updates are skipped)")
     zero.add_argument("--weights_dir", default="weights/zero_leinr", help="best weights (three released files)")
     return p
 

@@ -164,7 +164,8 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
     Per iteration (spec §4): Poisson/Gaussian noise from a generator seeded by a call counter,
     both CPLEB branches updated by their own Adam (grad-norm clip ``grad_clip``), the fused image
     of the updated branches (no gradient, not clamped) as the Neighbor2Neighbor target of the
-    denoiser. An iteration with a non-finite loss or gradient updates nothing and is counted;
+    denoiser. A non-finite enhancer loss or gradient skips every update of the iteration, a
+    non-finite fused image or denoiser loss skips the denoiser's; such iterations are counted;
     ``max_nonfinite_steps`` of them in a row stop the run. After every epoch: the denoiser's
     MultiStepLR steps, validation (PSNR/SSIM of the 8-bit denoised output), the three networks of
     the best ``0.5·PSNR + 0.5·SSIM`` epoch go to ``weights_dir`` and the last epoch's to
