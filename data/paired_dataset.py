@@ -14,9 +14,9 @@ class PairedImageDataset(Dataset):
 
     With ``crop_size`` the same random ``crop_size`` x ``crop_size`` window is cut from both images;
     with ``flip`` both are flipped horizontally and (independently) vertically, each with p = 0.5.
-    The crop and flips of sample ``index`` are drawn from a generator seeded by
-    ``(seed, epoch, index)`` (``set_epoch`` moves to the next epoch), so they do not depend on
-    the number of DataLoader workers or processes, nor on the order samples are read in.
+    The crop and flips of ``dataset[(epoch, index)]`` are drawn from a generator seeded by
+    ``(seed, epoch, index)`` (``dataset[index]`` is epoch 0), so they do not depend on the number
+    of DataLoader workers or processes, nor on the order samples are read in.
     ``cache=True`` decodes every image once, up front, and keeps them in memory; DataLoader workers
     started later share that memory (fork) instead of decoding again.
     """
@@ -26,7 +26,7 @@ class PairedImageDataset(Dataset):
         self.low_dir, self.high_dir = Path(low_dir), Path(high_dir)
         self.pairs = pair_folders(low_dir, high_dir)
         self.crop_size, self.flip = crop_size, flip
-        self.seed, self.epoch = seed, 0
+        self.seed = seed
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
         for low_path, high_path in self.pairs:
             low_size = image_size(low_path)
@@ -45,12 +45,8 @@ class PairedImageDataset(Dataset):
         return (f"PairedImageDataset({len(self)} pairs, low={self.low_dir}, high={self.high_dir}, {crop}, "
                 f"flips {'on' if self.flip else 'off'}, cache {'on' if self._cache is not None else 'off'})")
 
-    def set_epoch(self, epoch: int) -> None:
-        """Select the augmentation draws of ``epoch`` (call before building that epoch's DataLoader)."""
-        self.epoch = epoch
-
-    def _generator(self, index: int) -> torch.Generator:
-        seed = int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1, np.uint64)[0])
+    def _generator(self, epoch: int, index: int) -> torch.Generator:
+        seed = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1, np.uint64)[0])
         return torch.Generator().manual_seed(seed)
 
     def _arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,9 +54,10 @@ class PairedImageDataset(Dataset):
             return self._cache[index]
         return tuple(read_image_array(path) for path in self.pairs[index])
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, str]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
         low, high = (array_to_tensor(array) for array in self._arrays(index))
-        generator = self._generator(index)
+        generator = self._generator(epoch, index)
         if self.crop_size is not None:
             height, width = low.shape[1:]
             top = int(torch.randint(0, height - self.crop_size + 1, (), generator=generator))

@@ -1,7 +1,7 @@
 """Where a training run stands inside an epoch, so a checkpoint can be taken (and resumed) mid-epoch."""
 from dataclasses import asdict, dataclass
 
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 
@@ -33,21 +33,45 @@ class EpochProgress:
         return cls(epoch)
 
 
-def remaining_batches(dataset, sampler, batch_size: int, progress: EpochProgress, max_iters: int,
-                      desc: str, workers: int = 0, pin_memory: bool = False, show: bool = True):
-    """The batches of this epoch after the ``progress.iteration`` already done, behind a tqdm bar.
+class _EpochKeys(Sampler):
+    """The ``(epoch, index)`` keys the loader fetches next; replaced by ``EpochBatches.epoch``."""
 
-    ``sampler`` (already ``set_epoch``-ed) fixes the epoch's order; the finished batches are
-    dropped from it before any image is read. Samples must draw their randomness from
-    ``(seed, epoch, index)`` (as ``PairedImageDataset`` does), so the rest of the epoch equals an
-    uninterrupted one. ``max_iters > 0`` caps the epoch's batches.
+    def __init__(self):
+        self.keys: list[tuple[int, int]] = []
+
+    def __iter__(self):
+        return iter(list(self.keys))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+class EpochBatches:
+    """One DataLoader for the whole run (its workers persist across epochs), re-aimed at each epoch.
+
+    ``dataset[(epoch, index)]`` must return the sample of ``index`` with the randomness of
+    ``(seed, epoch, index)`` (as ``PairedImageDataset`` does), so a resumed epoch equals an
+    uninterrupted one and the workers' copies of the dataset need no per-epoch state.
+    ``sampler`` (a ``DistributedSampler``) fixes each epoch's order; ``max_iters > 0`` caps the
+    batches of an epoch.
     """
-    indices = list(sampler)
-    total = -(-len(indices) // batch_size)
-    if max_iters:
-        total = min(total, max_iters)
-    indices = indices[progress.iteration * batch_size: total * batch_size]
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=indices, num_workers=workers,
-                        pin_memory=pin_memory)
-    return tqdm(loader, desc=desc, initial=progress.iteration, total=total, leave=False,
-                dynamic_ncols=True, disable=not show)
+
+    def __init__(self, dataset, sampler, batch_size: int, max_iters: int = 0, workers: int = 0,
+                 pin_memory: bool = False):
+        self.sampler, self.batch_size, self.max_iters = sampler, batch_size, max_iters
+        self._keys = _EpochKeys()
+        self.loader = DataLoader(dataset, batch_size=batch_size, sampler=self._keys, num_workers=workers,
+                                 pin_memory=pin_memory, persistent_workers=workers > 0)
+
+    def epoch(self, epoch: int, progress: EpochProgress, desc: str, show: bool = True) -> tqdm:
+        """The batches of ``epoch`` after the ``progress.iteration`` already done, behind a tqdm bar;
+        the finished batches are dropped before any image is read."""
+        self.sampler.set_epoch(epoch)
+        indices = list(self.sampler)
+        total = -(-len(indices) // self.batch_size)
+        if self.max_iters:
+            total = min(total, self.max_iters)
+        remaining = indices[progress.iteration * self.batch_size: total * self.batch_size]
+        self._keys.keys = [(epoch, index) for index in remaining]
+        return tqdm(self.loader, desc=desc, initial=progress.iteration, total=total, leave=False,
+                    dynamic_ncols=True, disable=not show)

@@ -13,7 +13,7 @@ from net import ICLR
 
 from .checkpoint import atomic_save
 from .distributed import DistributedContext
-from .epoch_progress import EpochProgress, remaining_batches
+from .epoch_progress import EpochBatches, EpochProgress
 from .inference import enhance_iclr
 from .performance import PerformanceOptions, apply_backend_flags, autocast, grad_scaler, prepare_input
 from .run_log import write_run_log
@@ -68,6 +68,40 @@ def _new_state(cfg: ICLRTrainConfig, device: torch.device):
     return model, optimizer, scheduler
 
 
+class ICLRStep:
+    """One optimisation step of spec §5: ``objective(model(low), high, model.HVIT)``, backward, update.
+
+    ``opts`` may add channels_last (model and objective), ``torch.compile`` of the (DDP-wrapped)
+    training forward and autocast (the HVI math stays fp32; fp16 scales the loss with a GradScaler).
+    """
+
+    def __init__(self, model: ICLR, objective: ICLRObjective, optimizer: torch.optim.Optimizer,
+                 opts: PerformanceOptions, ctx: DistributedContext):
+        self.model, self.objective, self.optimizer, self.opts, self.ctx = model, objective, optimizer, opts, ctx
+        if opts.channels_last:
+            model.to(memory_format=torch.channels_last)
+            objective.to(memory_format=torch.channels_last)
+        self.train_model = ctx.wrap(model)
+        if opts.compile:
+            self.train_model = torch.compile(self.train_model)
+        self.scaler = grad_scaler(opts, ctx.device)
+
+    def __call__(self, low: torch.Tensor, high: torch.Tensor) -> float | None:
+        """Loss of the (B,3,H,W) batch in [0,1], after one update; None, and no update, when the
+        loss of any process is not finite."""
+        low = prepare_input(low.to(self.ctx.device, non_blocking=True), self.opts)
+        high = high.to(self.ctx.device, non_blocking=True)
+        with autocast(self.opts, self.ctx.device):
+            loss, _ = self.objective(self.train_model(low), high, self.model.HVIT)
+        if not self.ctx.all_finite(loss.item()):
+            return None
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss.item()
+
+
 def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: DistributedContext | None = None) -> dict:
     """Run (or resume) training; returns ``{"history", "best_psnr", "run_dir", "best_path", "state_path"}``.
 
@@ -104,53 +138,40 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
         log(f"resumed from {cfg.resume} at epoch {start_epoch}, batch {done}")
     opts = cfg.performance
     apply_backend_flags(opts)
-    if opts.channels_last:
-        model.to(memory_format=torch.channels_last)
-    train_model = ctx.wrap(model)
-    if opts.compile:
-        train_model = torch.compile(train_model)
-    scaler = grad_scaler(opts, device)
+    objective = ICLRObjective(cfg.L2_weight, cfg.D_weight, cfg.E_weight, cfg.P_weight, cfg.CCL_weight,
+                              cfg.HVI_weight, cfg.ccl_channel_roles, cfg.vgg_pretrained).to(device)
+    step = ICLRStep(model, objective, optimizer, opts, ctx)
     if cfg.resume and state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
+        step.scaler.load_state_dict(state["scaler"])
 
     train_set = PairedImageDataset(cfg.train_low, cfg.train_high, crop_size=cfg.crop_size, flip=True, seed=cfg.seed,
                                    cache=cfg.cache_images)
     sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed)
+    loader = EpochBatches(train_set, sampler, cfg.batch_size // ctx.world_size, cfg.max_iters_per_epoch,
+                          cfg.workers, device.type == "cuda")
     val_pairs = pair_folders(cfg.val_low, cfg.val_high)
     log(f"training pairs: {len(train_set)} ({cfg.train_low} | {cfg.train_high}); validation pairs: {len(val_pairs)}")
-    objective = ICLRObjective(cfg.L2_weight, cfg.D_weight, cfg.E_weight, cfg.P_weight, cfg.CCL_weight,
-                              cfg.HVI_weight, cfg.ccl_channel_roles, cfg.vgg_pretrained).to(device)
 
     def save(epoch_done: int, progress: EpochProgress | None) -> None:
         if ctx.is_main:
             atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch_done,
+                         "scheduler": scheduler.state_dict(), "scaler": step.scaler.state_dict(), "epoch": epoch_done,
                          "progress": progress.state_dict() if progress else None, "history": history,
                          "best_psnr": best_psnr, "config": asdict(cfg)}, state_path)
 
     for epoch in range(start_epoch, cfg.epochs + 1):
-        train_set.set_epoch(epoch)
-        sampler.set_epoch(epoch)
         progress = EpochProgress.from_state(saved_progress, epoch)
         lr = optimizer.param_groups[0]["lr"]
         model.train()
-        batches = remaining_batches(train_set, sampler, cfg.batch_size // ctx.world_size, progress,
-                                    cfg.max_iters_per_epoch, f"epoch {epoch}/{cfg.epochs}", cfg.workers,
-                                    device.type == "cuda", show=ctx.is_main)
+        batches = loader.epoch(epoch, progress, f"epoch {epoch}/{cfg.epochs}", show=ctx.is_main)
         for low, high, names in batches:
-            low, high = prepare_input(low.to(device, non_blocking=True), opts), high.to(device, non_blocking=True)
-            with autocast(opts, device):
-                loss, _ = objective(train_model(low), high, model.HVIT)
-            if not ctx.all_finite(loss.item()):
+            loss = step(low, high)
+            if loss is None:
                 raise NonFiniteLossError(
-                    f"non-finite loss ({loss.item()}) at epoch {epoch}, batch {list(names)}; "
+                    f"non-finite loss at epoch {epoch}, batch {list(names)}; "
                     f"the last good state is {state_path if state_path.exists() else 'not yet written'}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            progress.record(loss.item())
-            batches.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.3g}")
+            progress.record(loss)
+            batches.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.3g}")
             if cfg.save_every_iters and progress.iteration % cfg.save_every_iters == 0:
                 save(epoch - 1, progress)
         scheduler.step()

@@ -16,7 +16,7 @@ from net.zero_leinr import RELEASED_WEIGHT_FILES
 
 from .checkpoint import atomic_save
 from .distributed import DistributedContext
-from .epoch_progress import EpochProgress, remaining_batches
+from .epoch_progress import EpochBatches, EpochProgress
 from .performance import PerformanceOptions, apply_backend_flags, autocast, grad_scaler, prepare_input
 from .run_log import write_run_log
 from .zero_leinr_validation import validate_zero_leinr
@@ -195,6 +195,8 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
 
     train_set = UnpairedImageDataset(cfg.train_dirs, size=cfg.patch_size)
     sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed)
+    loader = EpochBatches(train_set, sampler, cfg.batch_size // ctx.world_size, cfg.max_iters_per_epoch,
+                          cfg.workers, device.type == "cuda")
     val_pairs = pair_folders(cfg.val_input_dirs, cfg.val_gt_dirs) if cfg.val_input_dirs else []
     log(f"training images: {len(train_set)} ({', '.join(map(str, cfg.train_dirs))}); "
         f"validation pairs: {len(val_pairs)}; noise {cfg.noisetype}"
@@ -207,13 +209,10 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
                          "history": history, "best_score": best_score, "config": asdict(cfg)}, state_path)
 
     for epoch0 in range(start_epoch, cfg.epochs):
-        sampler.set_epoch(epoch0)
         progress = EpochProgress.from_state(saved_progress, epoch0)
         lr = step.optimizers[2].param_groups[0]["lr"]
         model.train()
-        batches = remaining_batches(train_set, sampler, cfg.batch_size // ctx.world_size, progress,
-                                    cfg.max_iters_per_epoch, f"epoch {epoch0 + 1}/{cfg.epochs}", cfg.workers,
-                                    device.type == "cuda", show=ctx.is_main)
+        batches = loader.epoch(epoch0, progress, f"epoch {epoch0 + 1}/{cfg.epochs}", show=ctx.is_main)
         skipped_in_a_row, skipped, sums = 0, 0, {}
         for clean in batches:
             terms = step(clean.to(device, non_blocking=True), counter, epoch0)

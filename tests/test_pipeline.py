@@ -124,3 +124,25 @@ def test_fast_path_trains_and_keeps_plain_keys(tmp_path):
     state = torch.load(result["state_path"], weights_only=False)
     assert all(row["loss"] == row["loss"] for row in state["history"])  # finite, not NaN
     ICLR().load_state_dict(state["model"])  # plain keys, strict
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
+    """A NaN loss in epoch 2 raises NonFiniteLossError naming the batch; last.pth stays epoch 1's."""
+    import pytest
+
+    import engine.iclr_trainer as trainer
+    quiet = dict(log=lambda *_: None)
+    real_call = trainer.ICLRObjective.__call__
+    calls = []
+
+    def nan_in_second_epoch(self, *args, **kwargs):
+        loss, terms = real_call(self, *args, **kwargs)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) == 2 else loss), terms
+
+    monkeypatch.setattr(trainer.ICLRObjective, "__call__", nan_in_second_epoch)
+    cfg = _cfg(tmp_path, save_every_iters=0)
+    with pytest.raises(trainer.NonFiniteLossError, match="epoch 2, batch"):
+        train_iclr(cfg, **quiet)
+    state = torch.load(tmp_path / "run" / "last.pth", weights_only=False)
+    assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values())
