@@ -61,12 +61,15 @@ class PerformanceOptions:
 
     @classmethod
     def fast(cls, device) -> "PerformanceOptions":
-        """Measured safe defaults for ``device`` (a ``torch.device`` or string).
+        """Speed defaults for ``device`` (a ``torch.device`` or string); all inference-safe.
 
-        CUDA: channels_last + bf16 autocast + cudnn.benchmark + TF32 + inference_mode.
-        CPU: channels_last + inference_mode, plus bf16 autocast only where the CPU has native bf16
-        (otherwise bf16 is emulated and slower). ``compile`` stays off on both: on the 2-core CPU
-        the first call took minutes per input shape; turn it on with ``dataclasses.replace``.
+        CPU (measured, ``benchmarks/results_cpu.md``): channels_last + inference_mode, plus bf16
+        autocast only where oneDNN has native bf16 (AVX512-BF16/AMX; emulated bf16 is slower).
+        bf16 moves outputs by ~1e-4 on average (rare single pixels more, at hue-sector edges
+        of the inverse HVI transform); pass ``.replace(amp_dtype=None)`` for fp32-exact output.
+        CUDA (not measured here, no GPU was available): channels_last + bf16 autocast +
+        cudnn.benchmark + TF32 + inference_mode. ``compile`` stays off on both: on the 2-core CPU
+        the first call took minutes per input shape; opt in with ``.replace(compile=True)``.
         """
         if torch.device(device).type == "cuda":
             return cls(channels_last=True, amp_dtype="bf16", cudnn_benchmark=True, tf32=True,
@@ -92,7 +95,8 @@ def prepare_model(model: nn.Module, opts: PerformanceOptions, compile_children: 
 
     ``channels_last`` converts the parameters in place. ``compile`` wraps ``model`` in
     ``torch.compile``, or, when ``compile_children`` names submodules (e.g. ZeroLEINR's
-    ``("enhancer_b1", "enhancer_b2", "denoiser")``, whose training step calls them directly),
+    ``("enhancer_b1", "enhancer_b2", "denoiser")``, which ``enhance_zero_leinr`` reaches through
+    ``fuse``/``denoise`` rather than ``forward``),
     replaces those children by compiled wrappers (their state-dict keys then gain ``_orig_mod.``).
     """
     if opts.channels_last:

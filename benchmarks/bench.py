@@ -1,0 +1,409 @@
+"""Benchmark: the faithful fp32 eager path against the optimised path of ``engine/performance.py``.
+
+    python benchmarks/bench.py                               # auto device, both models, defaults
+    python benchmarks/bench.py --device cpu --out benchmarks/results_cpu.md
+
+For each model one Markdown table: training-step throughput (ICLR: full spec-§4 objective with a
+random-weight VGG-19, forward + backward + Adam; Zero-LEINR: one full spec-§4 iteration with its
+three Adam optimisers), inference latency per image at each size, peak memory of each, and the
+largest absolute output difference of the optimised path. Baseline and optimised run in the same
+process, interleaved repeat by repeat (alternating which goes first), and the cells give the
+median with (min-max) of the repeats, so a machine loaded by other work hurts both alike.
+
+Each configuration first makes one untimed *check call*: its output is compared with the
+baseline's, and its peak memory is taken during it (it includes one-time allocations such as
+oneDNN weight reorders). On CUDA the peak is ``torch.cuda.max_memory_allocated`` minus the
+allocation before the call. On CPU it is the peak resident set size during the call minus the
+resident size before it: glibc's free lists are trimmed (``malloc_trim``) and the kernel's
+high-water mark ``VmHWM`` is reset (``/proc/self/clear_refs``) first, then read from
+``/proc/self/status`` afterwards (Linux only; "n/a" elsewhere). RSS also counts allocator
+caching and libraries' scratch buffers, so it is an honest upper bound on what the call needs.
+Before any timing the baseline path is checked to be bit-identical to a plain call of an
+untouched copy of the model.
+"""
+import argparse
+import copy
+import ctypes
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from engine.device import resolve_device  # noqa: E402
+from engine.distributed import DistributedContext  # noqa: E402
+from engine.iclr_trainer import ICLRStep  # noqa: E402
+from engine.inference import enhance_iclr, enhance_zero_leinr  # noqa: E402
+from engine.performance import (PerformanceOptions, apply_backend_flags, autocast, cpu_has_native_bf16,  # noqa: E402
+                                inference_context, prepare_model, restore_backend_flags)
+from engine.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig  # noqa: E402
+from loss import ICLRObjective  # noqa: E402
+from net import ICLR, ZeroLEINR  # noqa: E402
+
+ZERO_LEINR_CHILDREN = ("enhancer_b1", "enhancer_b2", "denoiser")
+DEFAULTS = {  # per device type: train_batch, train_crop, repeats, warmup
+    "cpu": dict(train_batch=2, train_crop=128, repeats=3, warmup=0),
+    "cuda": dict(train_batch=8, train_crop=256, repeats=20, warmup=3),
+}
+
+
+# --------------------------------------------------------------------------- measuring helpers
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _proc_status_kib(key: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class PeakMemory:
+    """Peak extra memory of one call: CUDA allocator peak, or CPU peak-RSS delta (see module doc)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.base = None
+        try:
+            self._libc = ctypes.CDLL("libc.so.6")
+        except OSError:
+            self._libc = None
+        self.available = device.type == "cuda" or self._can_reset_hwm()
+
+    @staticmethod
+    def _can_reset_hwm() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            return _proc_status_kib("VmHWM") is not None
+        except OSError:
+            return False
+
+    def start(self) -> None:
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.base = torch.cuda.memory_allocated(self.device)
+        elif self.available:
+            if self._libc is not None:
+                self._libc.malloc_trim(0)
+            self.base = _proc_status_kib("VmRSS") * 1024
+            self._can_reset_hwm()
+
+    def stop(self) -> float | None:
+        """MiB above the state at ``start`` (None when not measurable)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            return (torch.cuda.max_memory_allocated(self.device) - self.base) / 2**20
+        if not self.available:
+            return None
+        return max(_proc_status_kib("VmHWM") * 1024 - self.base, 0) / 2**20
+
+
+def measure(fns: dict, device: torch.device, repeats: int, warmup: int, memory: PeakMemory) -> dict:
+    """Check call (output + peak memory), ``warmup`` untimed calls, then ``repeats`` interleaved timed calls.
+
+    ``fns`` maps a configuration name to a no-argument callable returning a tensor or a tuple of them.
+    """
+    res = {name: {"times": []} for name in fns}
+    for name, fn in fns.items():
+        memory.start()
+        out = fn()
+        res[name]["memory"] = memory.stop()
+        outs = out if isinstance(out, tuple) else (out,)
+        res[name]["out"] = tuple(t.detach().float().cpu().clone() for t in outs)
+        del out, outs
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+            _sync(device)
+    names = list(fns)
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            _sync(device)
+            t0 = time.perf_counter()
+            fns[name]()
+            _sync(device)
+            res[name]["times"].append(time.perf_counter() - t0)
+    return res
+
+
+# --------------------------------------------------------------------------- workloads
+
+def _build(model_name: str, seed: int = 0):
+    torch.manual_seed(seed)
+    return ICLR() if model_name == "iclr" else ZeroLEINR()
+
+
+def _prepare(model_name: str, model, opts: PerformanceOptions):
+    children = ZERO_LEINR_CHILDREN if model_name == "zero_leinr" else ()
+    return prepare_model(model, opts, compile_children=children)
+
+
+def make_inference_fn(model, x: torch.Tensor, opts: PerformanceOptions):
+    """No-argument callable: one batch-1 inference of ``model`` on the (3,H,W) image ``x`` under ``opts``.
+
+    The same helpers as eval.py: ICLR returns its output; Zero-LEINR returns ``(fused, denoised)``
+    (the cost of ``forward``), so that the check sees the fused image too: with random weights the
+    denoised output is nearly constant and its difference alone would say little.
+    """
+    if isinstance(model, ZeroLEINR):
+        return lambda: enhance_zero_leinr(model, x, opts=opts)
+    return lambda: enhance_iclr(model, x, opts=opts)
+
+
+def _train_batch(batch: int, crop: int, scale: float, seed: int) -> torch.Tensor:
+    return torch.rand(batch, 3, crop, crop, generator=torch.Generator().manual_seed(seed)) * scale
+
+
+def iclr_train_step(model, opts: PerformanceOptions, device: torch.device, batch: int, crop: int):
+    """No-argument callable: one ``ICLRStep`` (spec §4 objective, random-weight VGG-19, Adam lr 1e-4)."""
+    objective = ICLRObjective(vgg_pretrained=False).to(device)
+    step = ICLRStep(model.train(), objective, torch.optim.Adam(model.parameters(), lr=1e-4), opts,
+                    DistributedContext(0, 1, device))
+    low, high = _train_batch(batch, crop, 0.3, 1).to(device), _train_batch(batch, crop, 1.0, 2).to(device)
+    return lambda: torch.tensor(step(low, high))
+
+
+def zero_leinr_train_step(model, opts: PerformanceOptions, device: torch.device, batch: int, crop: int):
+    """No-argument callable: one ``ZeroLEINRStep`` of the released recipe (epoch 0 of 100)."""
+    cfg = ZeroLEINRTrainConfig(train_dirs=[], patch_size=crop, batch_size=batch, performance=opts)
+    step = ZeroLEINRStep(cfg, model.train(), DistributedContext(0, 1, device))
+    clean = _train_batch(batch, crop, 0.3, 1).to(device)
+    counter = iter(range(0, 10**9, 2))
+
+    def run():
+        terms = step(clean, next(counter), 0)
+        return torch.tensor(terms["b1"] + terms["b2"] + terms["n2n"])
+    return run
+
+
+TRAIN_STEPS = {"iclr": iclr_train_step, "zero_leinr": zero_leinr_train_step}
+TITLES = {"iclr": "ICLR", "zero_leinr": "Zero-LEINR"}
+
+
+# --------------------------------------------------------------------------- report
+
+def machine_line(device: torch.device) -> str:
+    cpu, flags = None, set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and cpu is None:
+                    cpu = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    cpu = cpu or platform.processor() or platform.machine()
+    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    parts = [f"CPU {cpu} ({os.cpu_count()} logical CPUs{', ' + ' '.join(isa) if isa else ''})",
+             f"torch {torch.__version__}", f"{torch.get_num_threads()} intra-op threads",
+             f"oneDNN native bf16: {'yes' if cpu_has_native_bf16() else 'no'}"]
+    if device.type == "cuda":
+        parts.insert(0, f"GPU {torch.cuda.get_device_name(device)}")
+    return ", ".join(parts)
+
+
+def _load() -> str:
+    try:
+        return " / ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def _ms(t: list) -> str:
+    v = [1000 * x for x in t]
+    return f"{statistics.median(v):.1f} ({min(v):.1f}-{max(v):.1f})"
+
+
+def _ips(t: list, batch: int) -> str:
+    v = [batch / x for x in t]
+    return f"{statistics.median(v):.3g} ({min(v):.3g}-{max(v):.3g})"
+
+
+def _ratio(base: float | None, opt: float | None) -> str:
+    if not base or not opt:
+        return "n/a"
+    return f"{base / opt:.2f}x"
+
+
+def _mib(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.0f}"
+
+
+def _diff_summary(base: torch.Tensor, opt: torch.Tensor) -> str:
+    """``max, mean, count of values off by more than one 8-bit level`` of ``|opt - base|``."""
+    d = (opt - base).abs()
+    return (f"max {d.max().item():.2g}, mean {d.mean().item():.1g}, "
+            f"{int((d > 1 / 255).sum())} of {d.numel()} > 1/255")
+
+
+def parse_size(text: str) -> tuple:
+    """``"600x400"`` (width x height) -> (height, width)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got {text!r}") from None
+    return h, w
+
+
+def bench_model(name: str, args, device: torch.device, base_opts, fast_opts, memory: PeakMemory, log) -> list:
+    """Markdown lines of one model's table."""
+    t_start = time.perf_counter()
+    reference = _build(name).to(device).eval()
+    baseline = prepare_model(copy.deepcopy(reference), base_opts).eval()
+    optimised = _prepare(name, copy.deepcopy(reference), fast_opts).eval()
+    rows = []
+
+    # 1) the fp32 path is untouched: faithful options == a plain call of an untouched copy.
+    h0, w0 = args.sizes[0]
+    x0 = (torch.rand(1, 3, h0, w0, generator=torch.Generator().manual_seed(0)) * 0.3).to(device)
+    with torch.no_grad():
+        plain = reference(x0)
+    with inference_context(base_opts), autocast(base_opts, device):
+        faithful = baseline(x0)
+    identical = torch.equal(plain, faithful)
+    del plain, faithful
+
+    # 2) training step
+    crop = args.train_crop
+    if name == "zero_leinr" and crop % 64:
+        crop = -(-crop // 64) * 64  # the denoiser sees crop/2 sub-images, which need multiples of 32
+    log(f"[{name}] training step, batch {args.train_batch}, crop {crop} ...")
+    steps = {"baseline": TRAIN_STEPS[name](copy.deepcopy(reference).train(), base_opts, device,
+                                          args.train_batch, crop),
+             "optimised": TRAIN_STEPS[name](copy.deepcopy(reference).train(),
+                                           fast_opts, device, args.train_batch, crop)}
+    res = measure(steps, device, args.repeats, args.warmup, memory)
+    del steps
+    b, o = res["baseline"], res["optimised"]
+    label = f"batch {args.train_batch}, crop {crop}"
+    rows.append((f"training step, {label} (images/s)", _ips(b["times"], args.train_batch),
+                 _ips(o["times"], args.train_batch),
+                 _ratio(statistics.median(b["times"]), statistics.median(o["times"]))))
+    rows.append((f"training step peak memory (MiB)", _mib(b["memory"]), _mib(o["memory"]),
+                 _ratio(b["memory"], o["memory"])))
+    lb, lo = b["out"][0].item(), o["out"][0].item()
+    rows.append(("training first-step loss", f"{lb:.6g}", f"{lo:.6g}", f"abs diff {abs(lb - lo):.2g}"))
+
+    # 3) inference at each size
+    for h, w in args.sizes:
+        log(f"[{name}] inference {w}x{h} ...")
+        x = (torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 0.3).to(device)
+        fns = {"baseline": make_inference_fn(baseline, x[0], base_opts),
+               "optimised": make_inference_fn(optimised, x[0], fast_opts)}
+        res = measure(fns, device, args.repeats, args.warmup, memory)
+        b, o = res["baseline"], res["optimised"]
+        diff = "; ".join(_diff_summary(tb, to) for tb, to in zip(b["out"], o["out"]))
+        rows.append((f"inference {w}x{h} (ms/image)", _ms(b["times"]), _ms(o["times"]),
+                     _ratio(statistics.median(b["times"]), statistics.median(o["times"]))))
+        rows.append((f"inference {w}x{h} peak memory (MiB)", _mib(b["memory"]), _mib(o["memory"]),
+                     _ratio(b["memory"], o["memory"])))
+        what = "fused; denoised" if name == "zero_leinr" else "output"
+        rows.append((f"inference {w}x{h} abs diff to baseline ({what})", "0 (reference)", diff, ""))
+
+    fp32_note = ("fp32 baseline bit-identical to a plain model call: "
+                 + ("yes" if identical else "**NO**"))
+    extra = (" (ENRB square-padded, as released)" if name == "zero_leinr"
+             else " (objective with random-weight VGG-19)")
+    lines = [f"### {TITLES[name]}{extra}, random initial weights", "",
+             f"Optimised path: `{fast_opts.describe()}`; {fp32_note}; "
+             f"repeats {args.repeats}, warm-up {args.warmup}; took {time.perf_counter() - t_start:.0f} s.", "",
+             "| metric | baseline (fp32 eager) | optimised | ratio (>1: optimised better) |",
+             "|---|---|---|---|"]
+    lines += [f"| {a} | {b_} | {c} | {d} |" for a, b_, c, d in rows]
+    return lines + [""]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="auto", help="cpu | cuda | auto (default)")
+    p.add_argument("--models", nargs="+", choices=list(TRAIN_STEPS), default=list(TRAIN_STEPS))
+    p.add_argument("--sizes", nargs="+", type=parse_size, default=None,
+                   help="inference sizes WIDTHxHEIGHT (default 600x400 1920x1080)")
+    p.add_argument("--train_batch", type=int, help="default: CPU 2, CUDA 8")
+    p.add_argument("--train_crop", type=int, help="default: CPU 128, CUDA 256 (Zero-LEINR: rounded up to x64)")
+    p.add_argument("--repeats", type=int, help="timed calls per configuration (default: CPU 3, CUDA 20)")
+    p.add_argument("--warmup", type=int, help="untimed calls after the check call (default: CPU 0, CUDA 3)")
+    p.add_argument("--amp", choices=["auto", "none", "bf16", "fp16"], default="auto",
+                   help="optimised path's autocast dtype (auto: PerformanceOptions.fast)")
+    p.add_argument("--no_channels_last", action="store_true", help="optimised path without channels_last")
+    p.add_argument("--compile", action="store_true", help="optimised path with torch.compile")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads for both paths")
+    p.add_argument("--out", help="also write the report to this Markdown file")
+    return p
+
+
+def main(argv=None) -> str:
+    """Run the benchmark; prints and returns the Markdown report."""
+    args = build_parser().parse_args(argv)
+    device = resolve_device(args.device)
+    for key, value in DEFAULTS[device.type].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.sizes is None:
+        args.sizes = [parse_size("600x400"), parse_size("1920x1080")]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    fast_opts = PerformanceOptions.fast(device)
+    if args.amp != "auto":
+        fast_opts = fast_opts.replace(amp_dtype=None if args.amp == "none" else args.amp)
+    if args.no_channels_last:
+        fast_opts = fast_opts.replace(channels_last=False)
+    if args.compile:
+        fast_opts = fast_opts.replace(compile=True)
+    base_opts = PerformanceOptions.faithful()
+    # Backend flags are global: the fast ones for the whole run (they do not change fp32 results
+    # on CPU, where only anomaly detection is touched); restored at the end.
+    previous = apply_backend_flags(fast_opts)
+    memory = PeakMemory(device)
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    command = "python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    load_start = _load()
+    try:
+        body = []
+        for name in args.models:
+            body += bench_model(name, args, device, base_opts, fast_opts, memory, log)
+    finally:
+        restore_backend_flags(previous)
+    mem_note = ("torch.cuda.max_memory_allocated delta" if device.type == "cuda" else
+                "peak RSS delta of the check call (VmHWM reset via /proc/self/clear_refs, after malloc_trim)")
+    report = "\n".join([
+        "## Benchmark: faithful fp32 eager vs optimised", "",
+        f"Command: `{command.strip()}`", "",
+        f"Machine: {machine_line(device)}; load average at start {load_start}, at end {_load()}.", "",
+        f"Cells: median (min-max) over interleaved repeats. Peak memory: {mem_note}. "
+        "Abs diff: check-call outputs, optimised vs baseline (max, mean, values off by more than 1/255).", "",
+        *body])
+    print(report)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(report + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""engine/performance.py switches and the benchmark script (CPU, tiny inputs)."""
+import contextlib
+import copy
+
+import pytest
+import torch
+
+from engine.performance import (PerformanceOptions, apply_backend_flags, autocast, grad_scaler, inference_context,
+                                prepare_input, prepare_model, restore_backend_flags)
+from net import ICLR, ZeroLEINR
+
+CPU = torch.device("cpu")
+
+
+def _iclr():
+    torch.manual_seed(0)
+    return ICLR().eval()
+
+
+def _zero_leinr():
+    torch.manual_seed(0)
+    return ZeroLEINR().eval()
+
+
+def _input(h=40, w=48, seed=1):
+    return torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(seed)) * 0.4
+
+
+def test_faithful_is_all_off():
+    opts = PerformanceOptions.faithful()
+    assert opts == PerformanceOptions()
+    assert not (opts.channels_last or opts.compile or opts.cudnn_benchmark or opts.tf32 or opts.inference_mode)
+    assert opts.amp_dtype is None
+    assert opts.describe() == "fp32 eager"
+
+
+@pytest.mark.parametrize("build", [_iclr, _zero_leinr])
+def test_faithful_options_change_nothing(build):
+    model, x = build(), _input()
+    with torch.no_grad():
+        plain = model(x)
+    opts = PerformanceOptions.faithful()
+    previous = apply_backend_flags(opts)
+    try:
+        prepared = prepare_model(model, opts)
+        assert prepared is model
+        assert prepare_input(x, opts) is x
+        with inference_context(opts), autocast(opts, CPU):
+            assert torch.is_grad_enabled() is False and not torch.is_inference_mode_enabled()
+            out = prepared(prepare_input(x, opts))
+    finally:
+        restore_backend_flags(previous)
+    assert torch.equal(out, plain)
+    assert all(p.dtype == torch.float32 and p.is_contiguous() for p in model.parameters())
+
+
+@pytest.mark.parametrize("build", [_iclr, _zero_leinr])
+def test_channels_last_matches_fp32(build):
+    model, x = build(), _input()
+    with torch.no_grad():
+        ref = model(x)
+    opts = PerformanceOptions(channels_last=True)
+    fast = prepare_model(copy.deepcopy(model), opts)
+    conv_weights = [m.weight for m in fast.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in conv_weights)
+    xc = prepare_input(x, opts)
+    assert xc.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        out = fast(xc)
+    assert out.shape == ref.shape
+    assert (out - ref).abs().max().item() < 1e-5
+
+
+def test_autocast_none_is_noop():
+    ctx = autocast(PerformanceOptions(amp_dtype=None), CPU)
+    assert isinstance(ctx, contextlib.nullcontext)
+    with ctx:
+        assert not torch.is_autocast_enabled("cpu")
+        y = torch.nn.functional.linear(torch.ones(2, 3), torch.ones(4, 3))
+    assert y.dtype == torch.float32
+
+
+def test_bf16_autocast_runs_iclr_close_to_fp32():
+    model, x = _iclr(), _input()
+    with torch.no_grad():
+        ref = model(x)
+    opts = PerformanceOptions(amp_dtype="bf16", inference_mode=True)
+    with inference_context(opts), autocast(opts, CPU):
+        assert torch.is_autocast_enabled("cpu")
+        out = model(x)
+    assert out.dtype == torch.float32  # the inverse HVI transform stays in fp32
+    assert torch.isfinite(out).all()
+    assert (out - ref).abs().max().item() < 0.05
+
+
+def test_fast_options_and_helpers():
+    cpu = PerformanceOptions.fast("cpu")
+    assert cpu.channels_last and cpu.inference_mode and not cpu.compile and not cpu.cudnn_benchmark
+    assert cpu.amp_dtype in (None, "bf16")
+    cuda = PerformanceOptions.fast("cuda")
+    assert cuda.channels_last and cuda.amp_dtype == "bf16" and cuda.cudnn_benchmark
+    assert cuda.replace(compile=True).compile and not cuda.compile
+    with pytest.raises(ValueError):
+        PerformanceOptions(amp_dtype="fp8")
+    assert grad_scaler(PerformanceOptions(amp_dtype="fp16"), CPU).is_enabled()
+    assert not grad_scaler(PerformanceOptions(amp_dtype="bf16"), CPU).is_enabled()
+    assert not grad_scaler(PerformanceOptions(), CPU).is_enabled()
+    with inference_context(cpu):
+        assert torch.is_inference_mode_enabled()
+
+
+def test_apply_backend_flags_turns_anomaly_detection_off_and_restores():
+    before = torch.backends.cudnn.benchmark
+    torch.autograd.set_detect_anomaly(True)
+    try:
+        previous = apply_backend_flags(PerformanceOptions(cudnn_benchmark=True))
+        assert torch.backends.cudnn.benchmark is True
+        assert not torch.is_anomaly_enabled()
+        restore_backend_flags(previous)
+        assert torch.backends.cudnn.benchmark == before
+        assert torch.is_anomaly_enabled()
+    finally:
+        torch.autograd.set_detect_anomaly(False)
+        torch.backends.cudnn.benchmark = before
+
+
+def test_bench_runs_end_to_end(tmp_path, capsys):
+    from benchmarks import bench
+
+    out_file = tmp_path / "bench.md"
+    report = bench.main(["--device", "cpu", "--sizes", "48x40", "--train_crop", "32", "--train_batch", "1",
+                         "--repeats", "1", "--warmup", "0", "--out", str(out_file)])
+    printed = capsys.readouterr().out
+    assert report in printed
+    assert out_file.read_text().strip() == report.strip()
+    assert "Machine: " in report and "torch " in report
+    for title in ("### ICLR", "### Zero-LEINR"):
+        assert title in report
+    assert report.count("fp32 baseline bit-identical to a plain model call: yes") == 2
+    assert report.count("| training step, batch 1") == 2
+    assert report.count("| inference 48x40 (ms/image)") == 2
+    assert report.count("peak memory (MiB)") == 4
+    assert "abs diff to baseline" in report and "> 1/255" in report
