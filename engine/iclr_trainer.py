@@ -138,12 +138,6 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
         log(f"resumed from {cfg.resume} at epoch {start_epoch}, batch {done}")
     opts = cfg.performance
     apply_backend_flags(opts)
-    objective = ICLRObjective(cfg.L2_weight, cfg.D_weight, cfg.E_weight, cfg.P_weight, cfg.CCL_weight,
-                              cfg.HVI_weight, cfg.ccl_channel_roles, cfg.vgg_pretrained).to(device)
-    step = ICLRStep(model, objective, optimizer, opts, ctx)
-    if cfg.resume and state.get("scaler"):
-        step.scaler.load_state_dict(state["scaler"])
-
     train_set = PairedImageDataset(cfg.train_low, cfg.train_high, crop_size=cfg.crop_size, flip=True, seed=cfg.seed,
                                    cache=cfg.cache_images)
     sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed)
@@ -151,6 +145,11 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
                           cfg.workers, device.type == "cuda")
     val_pairs = pair_folders(cfg.val_low, cfg.val_high)
     log(f"training pairs: {len(train_set)} ({cfg.train_low} | {cfg.train_high}); validation pairs: {len(val_pairs)}")
+    objective = ICLRObjective(cfg.L2_weight, cfg.D_weight, cfg.E_weight, cfg.P_weight, cfg.CCL_weight,
+                              cfg.HVI_weight, cfg.ccl_channel_roles, cfg.vgg_pretrained).to(device)
+    step = ICLRStep(model, objective, optimizer, opts, ctx)
+    if cfg.resume and state.get("scaler"):
+        step.scaler.load_state_dict(state["scaler"])
 
     def save(epoch_done: int, progress: EpochProgress | None) -> None:
         if ctx.is_main:
