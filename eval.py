@@ -107,7 +107,7 @@ def main(argv=None) -> int:
             failed += 1
             continue
         if args.tile > 0 or (args.tile == 0 and needs_tiling(*image.shape[1:])):
-            outputs = tiled_apply(enhance, image, args.tile or AUTO_TILE_SIZE, args.tile_overlap)
+            outputs = tiled_apply(enhance, image, args.tile or AUTO_TILE_SIZE, args.tile_overlap, progress=True)
         else:
             outputs = enhance(image)
         for suffix, out in zip(suffixes, outputs):

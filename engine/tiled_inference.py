@@ -100,7 +100,7 @@ def tiled_apply(fn: Callable[[torch.Tensor], Outputs], image: torch.Tensor, tile
     weight_sum = torch.zeros(1, height, width)
     single = True
     boxes = [(y, x) for y in ys for x in xs]
-    for y, x in tqdm(boxes, desc="tiles", disable=not progress):
+    for y, x in tqdm(boxes, desc="tiles", leave=False, dynamic_ncols=True, disable=not progress):
         out = fn(image[:, y:y + th, x:x + tw])
         single = isinstance(out, torch.Tensor)
         outs: Sequence[torch.Tensor] = (out,) if single else tuple(out)
