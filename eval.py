@@ -18,7 +18,7 @@ from engine.checkpoint import load_state_dict_file, load_zero_leinr
 from engine.device import resolve_device
 from engine.inference import enhance_iclr, enhance_zero_leinr
 from engine.performance import PerformanceOptions, apply_backend_flags, prepare_model
-from engine.tiled_inference import AUTO_TILE_PIXELS, needs_tiling, tiled_apply
+from engine.tiled_inference import AUTO_TILE_PIXELS, check_tiling, needs_tiling, tiled_apply
 from net import ICLR
 
 DEFAULT_WEIGHTS = {"iclr": "weights/best.pth", "zero_leinr": "weights/zero_leinr"}
@@ -74,8 +74,12 @@ def main(argv=None) -> int:
     preset = preset_from_args(args)
     if not preset and not args.input_dir:
         parser.error("choose --lol/--lol_v1, --lol_v2_real, --lol_v2_syn or --input_dir DIR")
-    if args.tile > 0 and not 0 <= 2 * args.tile_overlap < args.tile:
-        parser.error(f"--tile_overlap must be >= 0 and less than half of --tile ({args.tile})")
+    tile = args.tile or AUTO_TILE_SIZE
+    if tile > 0:
+        try:
+            check_tiling(tile, args.tile_overlap)
+        except ValueError as err:
+            parser.error(f"--tile {tile} / --tile_overlap {args.tile_overlap}: {err}")
     input_dir = Path(args.input_dir or preset.test_low)
     gt_dir = Path(preset.test_high) if preset and not args.input_dir else None
     folder = preset.output_folder if preset and not args.input_dir else "custom"
@@ -107,7 +111,7 @@ def main(argv=None) -> int:
             failed += 1
             continue
         if args.tile > 0 or (args.tile == 0 and needs_tiling(*image.shape[1:])):
-            outputs = tiled_apply(enhance, image, args.tile or AUTO_TILE_SIZE, args.tile_overlap, progress=True)
+            outputs = tiled_apply(enhance, image, tile, args.tile_overlap, progress=True)
         else:
             outputs = enhance(image)
         for suffix, out in zip(suffixes, outputs):

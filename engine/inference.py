@@ -5,8 +5,8 @@ from torch import nn
 from .performance import PerformanceOptions, autocast, inference_context, prepare_input
 
 
-def _batch(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions | None) -> torch.Tensor:
-    return prepare_input(image.unsqueeze(0).to(next(model.parameters()).device), opts or PerformanceOptions())
+def _batch(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions) -> torch.Tensor:
+    return prepare_input(image.unsqueeze(0).to(next(model.parameters()).device), opts)
 
 
 def enhance_iclr(model: nn.Module, image: torch.Tensor, saturation_gain: float = 1.0, alpha: float = 1.0,

@@ -29,7 +29,8 @@ def needs_tiling(h: int, w: int, max_pixels: int = AUTO_TILE_PIXELS) -> bool:
     return h * w > max_pixels
 
 
-def _check_tiling(tile: int, overlap: int) -> None:
+def check_tiling(tile: int, overlap: int) -> None:
+    """Raise ``ValueError`` unless ``tile`` >= 1 and 0 <= ``overlap`` < ``tile / 2``."""
     if tile < 1:
         raise ValueError(f"tile must be a positive number of pixels, got {tile}")
     if overlap < 0:
@@ -44,7 +45,7 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     Stride ``tile - overlap``; the last tile ends exactly at ``length``. One tile (``[0]``) when
     ``length <= tile``.
     """
-    _check_tiling(tile, overlap)
+    check_tiling(tile, overlap)
     if length < 1:
         raise ValueError(f"length must be positive, got {length}")
     if length <= tile:
@@ -90,7 +91,7 @@ def tiled_apply(fn: Callable[[torch.Tensor], Outputs], image: torch.Tensor, tile
     device. Returns the same structure at full size, (C,H,W) float32 on the CPU. Runs without
     autograd. ``progress`` shows a tqdm bar over the tiles.
     """
-    _check_tiling(tile, overlap)
+    check_tiling(tile, overlap)
     if image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"image must be (3,H,W), got shape {tuple(image.shape)}")
     _, height, width = image.shape

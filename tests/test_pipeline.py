@@ -114,6 +114,9 @@ def test_eval_tiled_matches_size_and_checks_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit):
         evaluate.main(common + ["--tile", "16", "--tile_overlap", "8"])
     assert "--tile_overlap" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # checked against the automatic tile size too
+        evaluate.main(common + ["--tile_overlap", "300"])
+    assert "--tile 512 / --tile_overlap 300" in capsys.readouterr().err
 
 
 def test_fast_path_trains_and_keeps_plain_keys(tmp_path):
