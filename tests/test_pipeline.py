@@ -6,6 +6,7 @@ import torch
 import eval as evaluate
 import train
 from engine.iclr_trainer import ICLRTrainConfig, train_iclr
+from tests.mid_epoch_crash import crash_after_mid_epoch_save
 
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "LOLdataset"
 
@@ -74,21 +75,13 @@ def test_resume_mid_epoch_equals_uninterrupted_run(tmp_path, monkeypatch):
     kw = dict(epochs=2, max_iters_per_epoch=3, save_every_iters=1)
     full = torch.load(train_iclr(_cfg(tmp_path / "full", **kw), **quiet)["state_path"], weights_only=False)
 
-    real_save = trainer.atomic_save
-
-    def crash_after_mid_epoch_save(obj, path):
-        real_save(obj, path)
-        progress = obj.get("progress") if isinstance(obj, dict) else None
-        if progress and (progress["epoch"], progress["iteration"]) == (2, 2):
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer, "atomic_save", crash_after_mid_epoch_save)
+    crash_after_mid_epoch_save(monkeypatch, trainer, epoch=2, iteration=2)
     cfg = _cfg(tmp_path / "part", **kw)
     try:
         train_iclr(cfg, **quiet)
     except KeyboardInterrupt:
         pass
-    monkeypatch.setattr(trainer, "atomic_save", real_save)
+    monkeypatch.undo()
     state_path = tmp_path / "part" / "run" / "last.pth"
     assert torch.load(state_path, weights_only=False)["progress"]["iteration"] == 2
     resumed = torch.load(train_iclr(_cfg(tmp_path / "part", resume=str(state_path), **kw), **quiet)["state_path"],

@@ -11,6 +11,7 @@ from data.image_io import read_image, save_image
 from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, ZeroLEINRStep, train_zero_leinr
 from engine.distributed import DistributedContext
 from net import ZeroLEINR
+from tests.mid_epoch_crash import crash_after_mid_epoch_save
 
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "LOLdataset"
 QUIET = dict(log=lambda *_: None)
@@ -91,18 +92,10 @@ def test_clamp_noisy_input_option():
 def test_resume_mid_epoch_equals_uninterrupted(folders, tmp_path, monkeypatch):
     import engine.zero_leinr_trainer as trainer
     full = torch.load(train_zero_leinr(_cfg(folders, tmp_path / "full"), **QUIET)["state_path"], weights_only=False)
-    real_save = trainer.atomic_save
-
-    def crash_after_mid_epoch_save(obj, path):
-        real_save(obj, path)
-        progress = obj.get("progress") if isinstance(obj, dict) else None
-        if progress and (progress["epoch"], progress["iteration"]) == (1, 1):
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer, "atomic_save", crash_after_mid_epoch_save)
+    crash_after_mid_epoch_save(monkeypatch, trainer, epoch=1, iteration=1)
     with pytest.raises(KeyboardInterrupt):
         train_zero_leinr(_cfg(folders, tmp_path / "part", save_every_iters=1), **QUIET)
-    monkeypatch.setattr(trainer, "atomic_save", real_save)
+    monkeypatch.undo()
     state_path = tmp_path / "part" / "run" / "last.pth"
     resumed = torch.load(train_zero_leinr(_cfg(folders, tmp_path / "part", resume=str(state_path)), **QUIET)
                          ["state_path"], weights_only=False)
