@@ -36,14 +36,24 @@ def load_state_dict_file(path) -> dict:
     return strip_module_prefix(obj)
 
 
-def load_zero_leinr(path, square_pad: bool = True) -> ZeroLEINR:
-    """A ``ZeroLEINR`` (CPU) from a folder holding the three released files (``Model_enh_b1.pth``,
-    ``Model_enh_b2.pth``, ``Model_denoise.pth``) or from one combined state-dict file."""
+def load_iclr_weights(model, path):
+    """Load an ICLR state_dict file (or a training state holding one) into ``model``, strictly; returns it."""
+    model.load_state_dict(load_state_dict_file(path))
+    return model
+
+
+def load_zero_leinr_weights(model: ZeroLEINR, path) -> ZeroLEINR:
+    """Load Zero-LEINR weights into ``model``, strictly: a folder holding the three released files
+    (``Model_enh_b1.pth``, ``Model_enh_b2.pth``, ``Model_denoise.pth``) or one combined state-dict file."""
     path = Path(path)
-    model = ZeroLEINR(square_pad=square_pad)
     if path.is_dir():
         files = [path / name for name in RELEASED_WEIGHT_FILES.values()]
         if missing := [f.name for f in files if not f.is_file()]:
             raise FileNotFoundError(f"Zero-LEINR weights folder {path} lacks {', '.join(missing)}")
         return model.load_released(*files)
     return model.load_combined(load_state_dict_file(path))
+
+
+def load_zero_leinr(path, square_pad: bool = True) -> ZeroLEINR:
+    """A ``ZeroLEINR`` (CPU) with the weights at ``path`` (see ``load_zero_leinr_weights``)."""
+    return load_zero_leinr_weights(ZeroLEINR(square_pad=square_pad), path)

@@ -11,12 +11,13 @@ from data.pairing import pair_folders
 from loss import ICLRObjective
 from net import ICLR
 
-from .checkpoint import atomic_save
+from .checkpoint import atomic_save, load_iclr_weights
 from .distributed import DistributedContext
 from .epoch_progress import EpochBatches, EpochProgress
 from .inference import enhance_iclr
 from .performance import PerformanceOptions, apply_backend_flags, autocast, grad_scaler, prepare_input
 from .run_log import write_run_log
+from .run_outputs import TimeEstimate
 from .schedule import warmup_cosine_scheduler
 from .validation import validate_pairs
 
@@ -33,7 +34,7 @@ class ICLRTrainConfig:
     val_low: str
     val_high: str
     run_dir: str = "runs/iclr"
-    best_path: str = "weights/best.pth"
+    best_path: str | None = None
     saturation_gain: float = 1.0
     alpha: float = 1.0
     batch_size: int = 8
@@ -57,12 +58,21 @@ class ICLRTrainConfig:
     max_iters_per_epoch: int = 0
     save_every_iters: int = 100
     resume: str | None = None
+    init_weights: str | None = None
     performance: PerformanceOptions = field(default_factory=PerformanceOptions)
+
+    def best_weights_path(self) -> Path:
+        """Where the best-PSNR state_dict goes: ``best_path``, by default ``<run_dir>/best.pth``."""
+        return Path(self.best_path) if self.best_path else Path(self.run_dir) / "best.pth"
 
 
 def _new_state(cfg: ICLRTrainConfig, device: torch.device):
+    """Model (seeded init, or ``init_weights``), a fresh Adam and the warm-up + cosine schedule."""
     torch.manual_seed(cfg.seed)
-    model = ICLR().to(device)
+    model = ICLR()
+    if cfg.init_weights:
+        load_iclr_weights(model, cfg.init_weights)
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = warmup_cosine_scheduler(optimizer, cfg.epochs, cfg.eta_min)
     return model, optimizer, scheduler
@@ -124,7 +134,7 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
         raise ValueError(f"--batch_size {cfg.batch_size} is not divisible by the {ctx.world_size} processes")
     device = ctx.device
     run_dir = Path(cfg.run_dir)
-    state_path = run_dir / "last.pth"
+    state_path, best_path = run_dir / "last.pth", cfg.best_weights_path()
     model, optimizer, scheduler = _new_state(cfg, device)
     history, best_psnr, start_epoch, saved_progress = [], -math.inf, 1, None
     if cfg.resume:
@@ -158,6 +168,7 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
                          "progress": progress.state_dict() if progress else None, "history": history,
                          "best_psnr": best_psnr, "config": asdict(cfg)}, state_path)
 
+    estimate = TimeEstimate(cfg.epochs - start_epoch + 1, log)
     for epoch in range(start_epoch, cfg.epochs + 1):
         progress = EpochProgress.from_state(saved_progress, epoch)
         lr = optimizer.param_groups[0]["lr"]
@@ -170,6 +181,7 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
                     f"non-finite loss at epoch {epoch}, batch {list(names)}; "
                     f"the last good state is {state_path if state_path.exists() else 'not yet written'}")
             progress.record(loss)
+            estimate.step_done(batches.total)
             batches.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.3g}")
             if cfg.save_every_iters and progress.iteration % cfg.save_every_iters == 0:
                 save(epoch - 1, progress)
@@ -184,12 +196,12 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
             log(f"epoch {epoch}: loss {row['loss']:.4f}, " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
             if metrics["psnr_gt_mean"] > best_psnr:
                 best_psnr = metrics["psnr_gt_mean"]
-                atomic_save(model.state_dict(), cfg.best_path)
-                log(f"new best PSNR {best_psnr:.4f} -> {cfg.best_path}")
+                atomic_save(model.state_dict(), best_path)
+                log(f"new best PSNR {best_psnr:.4f} -> {best_path}")
         history.append(row)
         if ctx.is_main:
             write_run_log(history, run_dir, f"ICLR training ({run_dir.name})")
         save(epoch, None)
         ctx.barrier()
     return {"history": history, "best_psnr": best_psnr, "run_dir": run_dir,
-            "best_path": Path(cfg.best_path), "state_path": state_path}
+            "best_path": best_path, "state_path": state_path}

@@ -14,11 +14,12 @@ from loss import CPLEBBranchLoss, TrainingNoise, draw_pair_choice, neighbor2neig
 from net import ZeroLEINR
 from net.zero_leinr import RELEASED_WEIGHT_FILES
 
-from .checkpoint import atomic_save
+from .checkpoint import atomic_save, load_zero_leinr_weights
 from .distributed import DistributedContext
 from .epoch_progress import EpochBatches, EpochProgress
 from .performance import PerformanceOptions, apply_backend_flags, autocast, grad_scaler, prepare_input
 from .run_log import write_run_log
+from .run_outputs import TimeEstimate
 from .zero_leinr_validation import validate_zero_leinr
 
 
@@ -33,7 +34,7 @@ class ZeroLEINRTrainConfig:
     val_input_dirs: str | None = None
     val_gt_dirs: str | None = None
     run_dir: str = "runs/zero_leinr"
-    weights_dir: str = "weights/zero_leinr"
+    weights_dir: str | None = None
     epochs: int = 100
     batch_size: int = 16
     patch_size: int = 256
@@ -57,7 +58,12 @@ class ZeroLEINRTrainConfig:
     max_iters_per_epoch: int = 0
     save_every_iters: int = 10
     resume: str | None = None
+    init_weights: str | None = None
     performance: PerformanceOptions = field(default_factory=PerformanceOptions)
+
+    def best_weights_path(self) -> Path:
+        """The folder of the best epoch's three networks: ``weights_dir``, by default ``<run_dir>/best``."""
+        return Path(self.weights_dir) if self.weights_dir else Path(self.run_dir) / "best"
 
     def denoiser_milestones(self) -> list[int]:
         """The released MultiStepLR milestones ``int(20r)−1, …, int(80r)−1`` with ``r = epochs/100``."""
@@ -180,9 +186,12 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
     if cfg.batch_size % ctx.world_size:
         raise ValueError(f"--train_batch_size {cfg.batch_size} is not divisible by the {ctx.world_size} processes")
     device, run_dir = ctx.device, Path(cfg.run_dir)
-    state_path, final_dir = run_dir / "last.pth", run_dir / "final"
+    state_path, final_dir, best_dir = run_dir / "last.pth", run_dir / "final", cfg.best_weights_path()
     torch.manual_seed(cfg.seed)
-    model = ZeroLEINR(square_pad=cfg.square_pad).to(device)
+    model = ZeroLEINR(square_pad=cfg.square_pad)
+    if cfg.init_weights:
+        load_zero_leinr_weights(model, cfg.init_weights)
+    model.to(device)
     step = ZeroLEINRStep(cfg, model, ctx)
     history, best_score, start_epoch, saved_progress, counter = [], -math.inf, 0, None, 0
     if cfg.resume:
@@ -208,6 +217,7 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
                          "progress": progress.state_dict() if progress else None, "counter": counter,
                          "history": history, "best_score": best_score, "config": asdict(cfg)}, state_path)
 
+    estimate = TimeEstimate(cfg.epochs - start_epoch, log)
     for epoch0 in range(start_epoch, cfg.epochs):
         progress = EpochProgress.from_state(saved_progress, epoch0)
         lr = step.optimizers[2].param_groups[0]["lr"]
@@ -217,6 +227,7 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
         for clean in batches:
             terms = step(clean.to(device, non_blocking=True), counter, epoch0)
             counter += 2
+            estimate.step_done(batches.total)
             if terms is None or math.isnan(terms["n2n"]):
                 skipped += 1
                 skipped_in_a_row += 1
@@ -252,8 +263,8 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
                 log(f"epoch {epoch0 + 1}: loss {row['loss']:.4f}, psnr {metrics['psnr']:.4f}, ssim {metrics['ssim']:.4f}")
                 if score > best_score:
                     best_score = score
-                    save_weights(model, cfg.weights_dir)
-                    log(f"new best 0.5·PSNR+0.5·SSIM {best_score:.4f} -> {cfg.weights_dir}")
+                    save_weights(model, best_dir)
+                    log(f"new best 0.5·PSNR+0.5·SSIM {best_score:.4f} -> {best_dir}")
             history.append(row)
             write_run_log(history, run_dir, f"Zero-LEINR training ({run_dir.name})")
         else:
@@ -261,6 +272,6 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
         save(epoch0, None)
         ctx.barrier()
     if ctx.is_main and not val_pairs:
-        save_weights(model, cfg.weights_dir)
+        save_weights(model, best_dir)
     return {"history": history, "best_score": best_score, "final_dir": final_dir,
-            "best_dir": Path(cfg.weights_dir), "state_path": state_path}
+            "best_dir": best_dir, "state_path": state_path}

@@ -1,0 +1,217 @@
+"""train.py's command line: recipes layered under flags, bad values, never replacing what another run
+wrote, Ctrl-C, resource warnings, and starting from given weights (--init_weights)."""
+from pathlib import Path
+
+import pytest
+import torch
+
+import train
+from data.image_io import save_image
+from engine.iclr_trainer import ICLRStep, ICLRTrainConfig, train_iclr
+from engine.run_outputs import TimeEstimate
+from engine.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig, train_zero_leinr
+from loss import ICLRObjective
+from net import ICLR, ZeroLEINR
+
+QUIET = dict(log=lambda *_: None)
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory) -> Path:
+    """LOLdataset-shaped folders with three 40x48 training pairs and one validation pair."""
+    root = tmp_path_factory.mktemp("lol")
+    generator = torch.Generator().manual_seed(0)
+    for split, n in (("our485", 3), ("eval15", 1)):
+        for i in range(n):
+            high = torch.rand(3, 40, 48, generator=generator)
+            save_image(high * 0.2, root / "LOLdataset" / split / "low" / f"{i}.png")
+            save_image(high, root / "LOLdataset" / split / "high" / f"{i}.png")
+    return root
+
+
+@pytest.fixture
+def captured(monkeypatch, tmp_path):
+    """Replace both trainers by stubs that record the config they were given."""
+    seen = {}
+
+    def fake_iclr(cfg, lpips_metric=None, log=print, ctx=None):
+        seen["cfg"] = cfg
+        return {"best_psnr": 20.0, "best_path": cfg.best_weights_path(), "state_path": Path(cfg.run_dir) / "last.pth",
+                "run_dir": Path(cfg.run_dir)}
+
+    def fake_zero_leinr(cfg, log=print, ctx=None):
+        seen["cfg"] = cfg
+        return {"best_score": 10.0, "best_dir": cfg.best_weights_path(), "final_dir": Path(cfg.run_dir) / "final",
+                "state_path": Path(cfg.run_dir) / "last.pth"}
+
+    monkeypatch.setattr(train, "train_iclr", fake_iclr)
+    monkeypatch.setattr(train, "train_zero_leinr", fake_zero_leinr)
+    return seen
+
+
+def _iclr_args(pairs, tmp_path, *more):
+    return ["--lol_v1", "--data_root", str(pairs), "--run_dir", str(tmp_path / "run"), "--device", "cpu",
+            "--no_lpips", *more]
+
+
+def test_recipe_sits_under_the_flags_given(captured, pairs, tmp_path):
+    assert train.main(["--demo", "--batch_size", "8", "--run_dir", str(tmp_path / "d"), "--device", "cpu"]) == 0
+    cfg = captured["cfg"]
+    assert (cfg.batch_size, cfg.crop_size, cfg.epochs, cfg.P_weight) == (8, 96, 2, 0.0)  # --batch_size wins
+
+    assert train.main(_iclr_args(pairs, tmp_path, "--recipe", "cpu", "--cropSize", "64")) == 0
+    cfg = captured["cfg"]
+    assert (cfg.crop_size, cfg.batch_size, cfg.epochs, cfg.P_weight) == (64, 8, 30, 0.0)
+    assert cfg.performance.channels_last and cfg.performance.amp_dtype is None
+    written = (tmp_path / "run" / "config.json").read_text()
+    assert '"recipe": "cpu"' in written and '"crop_size": 64' in written
+
+    assert train.main(["--model", "zero_leinr", "--lol_v1", "--data_root", str(pairs), "--recipe", "cpu",
+                       "--run_dir", str(tmp_path / "z"), "--device", "cpu"]) == 0
+    cfg = captured["cfg"]
+    assert (cfg.patch_size, cfg.batch_size, cfg.epochs, cfg.lr) == (128, 8, 30, 6e-4)
+
+
+def test_released_recipe_is_the_default(captured, pairs, tmp_path):
+    assert train.main(_iclr_args(pairs, tmp_path)) == 0
+    cfg = captured["cfg"]
+    assert (cfg.batch_size, cfg.crop_size, cfg.epochs, cfg.lr, cfg.P_weight, cfg.snapshots) == (8, 256, 1000, 1e-4,
+                                                                                                 0.01, 10)
+    assert not cfg.performance.channels_last and cfg.performance.amp_dtype is None
+
+
+@pytest.mark.parametrize("flag", ["--nEpochs", "--num_epochs", "--batch_size", "--train_batch_size", "--cropSize"])
+def test_non_positive_sizes_are_rejected_when_parsed(flag, capsys):
+    with pytest.raises(SystemExit) as stop:
+        train.build_parser().parse_args(["--lol_v1", flag, "0"])
+    assert stop.value.code == 2 and "must be at least 1" in capsys.readouterr().err
+
+
+def test_negative_number_is_read_as_the_flags_value(captured, pairs, tmp_path):
+    assert train.main(_iclr_args(pairs, tmp_path, "--lr", "-1e-4", "--seed", "-3")) == 0
+    assert captured["cfg"].lr == -1e-4 and captured["cfg"].seed == -3
+
+
+def test_best_weights_go_into_the_run_folder_by_default(captured, pairs, tmp_path):
+    assert train.main(_iclr_args(pairs, tmp_path)) == 0
+    assert captured["cfg"].best_weights_path() == tmp_path / "run" / "best.pth"
+
+
+def test_weights_the_run_did_not_write_are_not_replaced(captured, pairs, tmp_path, capsys):
+    mine = tmp_path / "weights" / "best.pth"
+    mine.parent.mkdir()
+    mine.write_bytes(b"the user's released weights")
+    assert train.main(_iclr_args(pairs, tmp_path, "--best_path", str(mine))) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(mine) in err and "--overwrite" in err and "cfg" not in captured
+    assert mine.read_bytes() == b"the user's released weights"
+    assert train.main(_iclr_args(pairs, tmp_path, "--best_path", str(mine), "--overwrite")) == 0
+
+    folder = tmp_path / "zl"
+    folder.mkdir()
+    (folder / "Model_denoise.pth").write_bytes(b"x")
+    assert train.main(["--model", "zero_leinr", "--lol_v1", "--data_root", str(pairs), "--weights_dir", str(folder),
+                       "--run_dir", str(tmp_path / "zrun"), "--device", "cpu"]) == 2
+    assert "--weights_dir" in capsys.readouterr().err
+
+
+def test_an_earlier_run_is_not_replaced_unless_resumed(captured, pairs, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.pth").write_bytes(b"state of an earlier run")
+    assert train.main(_iclr_args(pairs, tmp_path)) == 2
+    assert "--resume" in capsys.readouterr().err and "cfg" not in captured
+    assert train.main(_iclr_args(pairs, tmp_path, "--resume", str(tmp_path / "run" / "last.pth"))) == 0
+
+
+def test_ctrl_c_says_where_the_last_good_state_is(monkeypatch, pairs, tmp_path, capsys):
+    def interrupted(cfg, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "train_iclr", interrupted)
+    assert train.main(_iclr_args(pairs, tmp_path)) == 130
+    err = capsys.readouterr().err
+    assert err == "interrupted before any training state was written\n"
+
+    state = tmp_path / "run" / "last.pth"
+    state.write_bytes(b"a good state")
+    assert train.main(_iclr_args(pairs, tmp_path, "--resume", str(state))) == 130
+    assert capsys.readouterr().err == f"interrupted: the last good state is {state} (continue with --resume {state})\n"
+
+
+def test_gpu_sized_recipe_on_cpu_is_announced(captured, pairs, tmp_path, capsys):
+    assert train.main(_iclr_args(pairs, tmp_path)) == 0
+    assert "sized for a GPU: 8 x 256x256 per step is 4x the pixels of --recipe cpu" in capsys.readouterr().out
+    assert train.main(_iclr_args(pairs, tmp_path / "b", "--recipe", "cpu")) == 0
+    assert "sized for a GPU" not in capsys.readouterr().out
+
+
+def test_time_estimate_is_logged_once_after_the_first_steps():
+    lines = []
+    estimate = TimeEstimate(epochs_left=10, log=lines.append, after=2)
+    for _ in range(6):
+        estimate.step_done(steps_per_epoch=50)
+    assert len(lines) == 1 and "s per step" in lines[0] and "min per epoch of 50 steps" in lines[0]
+    assert "for the 10 epochs left" in lines[0]
+
+
+def _record_first_call(monkeypatch, step_class) -> list:
+    calls = []
+    real = step_class.__call__
+
+    def recording(self, *args):
+        calls.append((args, {k: v.clone() for k, v in self.model.state_dict().items()}))
+        return real(self, *args)
+
+    monkeypatch.setattr(step_class, "__call__", recording)
+    return calls
+
+
+def test_init_weights_starts_iclr_from_them(monkeypatch, pairs, tmp_path):
+    torch.manual_seed(11)
+    given = ICLR()
+    torch.save(given.state_dict(), tmp_path / "given.pth")
+    calls = _record_first_call(monkeypatch, ICLRStep)
+    root = pairs / "LOLdataset"
+    cfg = ICLRTrainConfig(str(root / "our485/low"), str(root / "our485/high"), str(root / "eval15/low"),
+                          str(root / "eval15/high"), run_dir=str(tmp_path / "run"), batch_size=2, crop_size=32,
+                          epochs=1, P_weight=0.0, max_iters_per_epoch=1, init_weights=str(tmp_path / "given.pth"))
+    history = train_iclr(cfg, **QUIET)["history"]
+    (low, high), state = calls[0]
+    assert all(torch.equal(state[k], v) for k, v in given.state_dict().items())
+    objective = ICLRObjective(cfg.L2_weight, cfg.D_weight, cfg.E_weight, 0.0, cfg.CCL_weight, cfg.HVI_weight)
+    with torch.no_grad():
+        expected, _ = objective(given(low), high, given.HVIT)
+    assert history[0]["loss"] == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_init_weights_starts_zero_leinr_from_them(monkeypatch, pairs, tmp_path):
+    torch.manual_seed(12)
+    given = ZeroLEINR()
+    given.save_released(*(tmp_path / name for name in ("Model_enh_b1.pth", "Model_enh_b2.pth", "Model_denoise.pth")))
+    calls = _record_first_call(monkeypatch, ZeroLEINRStep)
+    cfg = ZeroLEINRTrainConfig(train_dirs=[str(pairs / "LOLdataset/our485/low")], run_dir=str(tmp_path / "run"),
+                               epochs=1, batch_size=2, patch_size=64, workers=0, max_iters_per_epoch=1,
+                               init_weights=str(tmp_path))
+    train_zero_leinr(cfg, **QUIET)
+    _, state = calls[0]
+    assert all(torch.equal(state[k], v) for k, v in given.state_dict().items())
+
+
+def test_init_weights_of_the_other_model_is_one_line(pairs, tmp_path, capsys):
+    ZeroLEINR().save_released(*(tmp_path / n for n in ("Model_enh_b1.pth", "Model_enh_b2.pth", "Model_denoise.pth")))
+    assert train.main(_iclr_args(pairs, tmp_path, "--init_weights", str(tmp_path), "--P_weight", "0")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Zero-LEINR" in err and str(tmp_path) in err
+
+    torch.save(ICLR().state_dict(), tmp_path / "iclr.pth")
+    assert train.main(["--model", "zero_leinr", "--lol_v1", "--data_root", str(pairs), "--device", "cpu",
+                       "--init_weights", str(tmp_path / "iclr.pth"), "--run_dir", str(tmp_path / "z")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ICLR" in err and "iclr.pth" in err
+
+
+def test_resume_and_init_weights_together_are_refused(pairs, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train.main(_iclr_args(pairs, tmp_path, "--resume", "a.pth", "--init_weights", "b.pth"))
+    assert "not both" in capsys.readouterr().err
+
