@@ -1,9 +1,10 @@
-# Quick start: `make test` (set up + run the test suite), `make demo` (set up + train/eval/measure on bundled data).
+# Quick start: `make demo` (set up + enhance the bundled pairs with the shipped weights), `make test` (set up + run the
+# test suite); `make train-demo` trains ICLR for a few iterations on the bundled pairs.
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test demo
+.PHONY: venv test demo train-demo
 
 venv: $(VENV)/.installed
 
@@ -17,4 +18,7 @@ test: venv
 	$(PY) -m pytest -q tests
 
 demo: venv
+	$(PY) eval.py --demo
+
+train-demo: venv
 	$(PY) train.py --demo

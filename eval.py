@@ -14,20 +14,22 @@ from tqdm import tqdm
 from data.image_io import ImageReadError, list_images, read_image, save_image
 from data.options import add_dataset_arguments, preset_from_args
 from data.pairing import pair_key
-from engine.checkpoint import load_state_dict_file, load_zero_leinr
+from engine.checkpoint import SHIPPED_WEIGHTS, load_state_dict_file, load_zero_leinr
 from engine.device import resolve_device
 from engine.inference import enhance_iclr, enhance_zero_leinr
 from engine.performance import PerformanceOptions, apply_backend_flags, prepare_model
+from engine.showcase import run_showcase
 from engine.tiled_inference import AUTO_TILE_PIXELS, check_tiling, needs_tiling, tiled_apply
 from net import ICLR
 
-DEFAULT_WEIGHTS = {"iclr": "weights/best.pth", "zero_leinr": "weights/zero_leinr"}
 AUTO_TILE_SIZE = 512
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_arguments(p)
+    p.add_argument("--demo", action="store_true", help="enhance the bundled demo/ pairs with both shipped models, "
+                                                       "measure them and write side-by-side grids to output/demo")
     p.add_argument("--model", choices=["iclr", "zero_leinr"], default="iclr")
     p.add_argument("--input_dir", help="enhance every image of this folder instead of a dataset's test set")
     p.add_argument("--output_dir", help="default: output/<set> (ICLR) or output/zero_leinr/<set>; "
@@ -72,6 +74,13 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     preset = preset_from_args(args)
+    if args.demo:
+        try:
+            run_showcase(device=resolve_device(args.device))
+        except (FileNotFoundError, ValueError) as err:
+            print(f"error: {err} (the shipped weights belong in weights/: see README 'Weights')", file=sys.stderr)
+            return 2
+        return 0
     if not preset and not args.input_dir:
         parser.error("choose --lol/--lol_v1, --lol_v2_real, --lol_v2_syn or --input_dir DIR")
     tile = args.tile or AUTO_TILE_SIZE
@@ -85,7 +94,7 @@ def main(argv=None) -> int:
     folder = preset.output_folder if preset and not args.input_dir else "custom"
     default_out = f"output/{folder}" if args.model == "iclr" else f"output/zero_leinr/{folder}"
     output_dir = Path(args.output_dir or default_out)
-    weights = args.weights or DEFAULT_WEIGHTS[args.model]
+    weights = args.weights or SHIPPED_WEIGHTS[args.model]
     try:
         device = resolve_device(args.device)
         images = list_images(input_dir)

@@ -7,6 +7,8 @@ import torch
 
 from net.zero_leinr import RELEASED_WEIGHT_FILES, ZeroLEINR, strip_module_prefix
 
+SHIPPED_WEIGHTS = {"iclr": "weights/best.pth", "zero_leinr": "weights/zero_leinr"}
+
 
 def atomic_save(obj, path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename: a crash never leaves a torn file."""
