@@ -93,6 +93,8 @@ def build_parser() -> CommandLineParser:
     iclr.add_argument("--ccl_channel_roles", choices=["code", "paper"], help=_default("iclr", "ccl_channel_roles"))
     iclr.add_argument("--cache_images", action="store_true", default=None,
                       help="decode the training pairs once and keep them in memory (LOLv1: ~0.7 GB)")
+    iclr.add_argument("--skip_zero_lr_epoch", action="store_true", default=None,
+                      help="start the warm-up at lr/3 instead of a first epoch at lr 0 (released)")
     iclr.add_argument("--best_path", help="best-PSNR state_dict (default <run_dir>/best.pth)")
     iclr.add_argument("--no_lpips", dest="lpips", action="store_false", default=None, help="skip LPIPS in validation")
 

@@ -42,6 +42,7 @@ class ICLRTrainConfig:
     epochs: int = 1000
     lr: float = 1e-4
     eta_min: float = 1e-7
+    skip_zero_lr_epoch: bool = False
     snapshots: int = 10
     L2_weight: float = 1.0
     D_weight: float = 0.5
@@ -74,7 +75,7 @@ def _new_state(cfg: ICLRTrainConfig, device: torch.device):
         load_iclr_weights(model, cfg.init_weights)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = warmup_cosine_scheduler(optimizer, cfg.epochs, cfg.eta_min)
+    scheduler = warmup_cosine_scheduler(optimizer, cfg.epochs, cfg.eta_min, cfg.skip_zero_lr_epoch)
     return model, optimizer, scheduler
 
 

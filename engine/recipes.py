@@ -9,7 +9,8 @@ the dataclass defaults (the released recipe), the recipe, the flags given on the
   recipe only where that budget forces it (see README "Weights"): ICLR on 128-pixel crops
   (the released 256-pixel batch needs ~18 GB and ~100 s a step on 2 cores), 30 epochs, no VGG
   perceptual term (its ImageNet weights are unavailable offline, and it would cost about as much
-  as the network itself), channels_last fp32 (exact up to summation order, ~1.5x faster);
+  as the network itself), channels_last fp32 (exact up to summation order, ~1.5x faster), and
+  no first epoch at lr 0 (the released warm-up starts with one; here it starts at base/3);
   Zero-LEINR on 128-pixel images in batches of 8 for 30 epochs.
 - ``demo``: a few iterations on the bundled ``demo/`` pairs, to show the training loop working.
 """
@@ -18,7 +19,7 @@ RECIPES = {
     "iclr": {
         "released": {},
         "cpu": dict(crop_size=128, epochs=30, snapshots=1, P_weight=0.0, perf="fast", amp="off",
-                    cache_images=True, save_every_iters=10),
+                    cache_images=True, save_every_iters=10, skip_zero_lr_epoch=True),
         "demo": dict(epochs=2, snapshots=1, batch_size=2, crop_size=96, P_weight=0.0, max_iters_per_epoch=3,
                      run_dir="runs/demo", lpips=False, data_root="demo", dataset="lol_v1", overwrite=True),
     },

@@ -27,15 +27,20 @@ class WarmupCosineFactor:
         return lr / self.base_lr
 
 
-def warmup_cosine_scheduler(optimizer: Optimizer, n_epochs: int, eta_min: float = 1e-7) -> LambdaLR:
+def warmup_cosine_scheduler(optimizer: Optimizer, n_epochs: int, eta_min: float = 1e-7,
+                            skip_zero_lr_epoch: bool = False) -> LambdaLR:
     """``LambdaLR`` stepped once per epoch; build it on a fresh ``optimizer`` whose lr is the peak lr.
+
+    ``skip_zero_lr_epoch`` shifts the schedule by one epoch, so that training starts at the second
+    warm-up step (base/3) instead of spending its first epoch at lr 0 (released; no update at all).
 
     The factor is wrapped in a plain function, which ``LambdaLR.state_dict`` does not store: a
     resumed run keeps the schedule of its own ``n_epochs``, not the one saved in the checkpoint.
     """
     factor = WarmupCosineFactor(optimizer.param_groups[0]["lr"], n_epochs, eta_min)
+    offset = int(skip_zero_lr_epoch)
 
     def lr_factor(step: int) -> float:
-        return factor(step)
+        return factor(step + offset)
 
     return LambdaLR(optimizer, lr_factor)

@@ -1,14 +1,9 @@
-"""Shared pytest fixtures: make the repository root importable and locate test data."""
+"""Shared pytest fixtures: locate test data (the packages are importable through `pip install -e .`)."""
 import pathlib
-import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-DATA = ROOT / "tests" / "data"
+DATA = pathlib.Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,9 @@ import torch
 from engine.schedule import warmup_cosine_scheduler
 
 
-def _lrs(n_epochs):
+def _lrs(n_epochs, skip_zero_lr_epoch=False):
     opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-4)
-    sched = warmup_cosine_scheduler(opt, n_epochs)
+    sched = warmup_cosine_scheduler(opt, n_epochs, skip_zero_lr_epoch=skip_zero_lr_epoch)
     lrs = []
     for _ in range(n_epochs):
         lrs.append(opt.param_groups[0]["lr"])
@@ -27,6 +27,12 @@ def test_1000_epoch_values():
 def test_10_epoch_values():
     expected = [0, 3.333e-05, 6.667e-05, 1e-4, 1e-4, 9.505e-05, 8.119e-05, 6.116e-05, 3.894e-05, 1.891e-05]
     assert _lrs(10) == pytest.approx(expected, rel=2e-4, abs=1e-12)
+
+
+def test_skipping_the_zero_lr_epoch_shifts_the_schedule_by_one():
+    shifted = _lrs(30, skip_zero_lr_epoch=True)
+    assert shifted[0] == pytest.approx(3.333333e-05, rel=1e-6)
+    assert shifted[:-1] == pytest.approx(_lrs(30)[1:], rel=1e-12)
 
 
 def test_resume_with_more_epochs_follows_the_new_schedule():

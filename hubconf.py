@@ -1,0 +1,25 @@
+"""torch.hub entry points: ``torch.hub.load(path_or_repo, 'iclr', source='local', pretrained=True)``.
+
+``pretrained=True`` loads the weights shipped in this checkout's ``weights/`` (README "Weights");
+no download is involved.
+"""
+from pathlib import Path
+
+from engine.checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
+from net import ICLR, ZeroLEINR
+
+dependencies = ["torch"]
+_HERE = Path(__file__).resolve().parent
+
+
+def iclr(pretrained: bool = False) -> ICLR:
+    """ICLR (HVI-space U-Net with DIEM blocks); input (B,3,H,W) RGB in [0,1], any H and W."""
+    model = ICLR()
+    return load_iclr_weights(model, _HERE / SHIPPED_WEIGHTS["iclr"]) if pretrained else model
+
+
+def zero_leinr(pretrained: bool = False, square_pad: bool = True) -> ZeroLEINR:
+    """Zero-LEINR (two Zero-DCE branches fused, then a Neighbor2Neighbor denoiser); input (B,3,H,W) in [0,1].
+    ``square_pad`` pads the denoiser's input to a square as released; False pads each side on its own."""
+    model = ZeroLEINR(square_pad=square_pad)
+    return load_zero_leinr_weights(model, _HERE / SHIPPED_WEIGHTS["zero_leinr"]) if pretrained else model
