@@ -14,12 +14,12 @@ from tqdm import tqdm
 from data.image_io import ImageReadError, list_images, read_image, save_image
 from data.options import add_dataset_arguments, preset_from_args
 from data.pairing import pair_key
-from engine.checkpoint import load_state_dict_file, load_zero_leinr
+from engine.checkpoint import CheckpointError, load_iclr_weights, load_zero_leinr_weights
 from engine.device import resolve_device
 from engine.inference import enhance_iclr, enhance_zero_leinr
 from engine.performance import PerformanceOptions, apply_backend_flags, prepare_model
 from engine.tiled_inference import AUTO_TILE_PIXELS, check_tiling, needs_tiling, tiled_apply
-from net import ICLR
+from net import ZeroLEINR
 
 DEFAULT_WEIGHTS = {"iclr": "weights/best.pth", "zero_leinr": "weights/zero_leinr"}
 AUTO_TILE_SIZE = 512
@@ -56,15 +56,14 @@ def _iclr_enhancer(args, preset, weights: str, device, opts: PerformanceOptions)
     """ICLR with its weights -> ``(image -> (output,), name suffixes, rounding)`` (8-bit truncation)."""
     saturation = args.saturation if args.saturation is not None else (preset.saturation_gain if preset else 1.0)
     alpha = args.alpha if args.alpha is not None else (preset.alpha if preset else 1.0)
-    model = ICLR()
-    model.load_state_dict(load_state_dict_file(weights))
-    model = prepare_model(model.to(device), opts)
+    model = prepare_model(load_iclr_weights(weights).to(device), opts)
     return lambda image: (enhance_iclr(model, image, saturation, alpha, opts),), ("",), "truncate"
 
 
 def _zero_leinr_enhancer(args, weights: str, device, opts: PerformanceOptions):
     """Zero-LEINR with its weights -> ``(image -> (fused, denoised), name suffixes, rounding)``."""
-    model = prepare_model(load_zero_leinr(weights, square_pad=args.pad == "square").to(device), opts)
+    model = load_zero_leinr_weights(weights, ZeroLEINR(square_pad=args.pad == "square"))
+    model = prepare_model(model.to(device), opts)
     return lambda image: enhance_zero_leinr(model, image, opts=opts), ("_fused", "_denoised"), "round"
 
 
@@ -98,8 +97,9 @@ def main(argv=None) -> int:
         else:
             enhance, suffixes, rounding = _zero_leinr_enhancer(args, weights, device, opts)
     except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err} (weights: see README 'Weights' or pass --weights; datasets: see README 'Datasets')",
-              file=sys.stderr)
+        hint = "" if isinstance(err, CheckpointError) else \
+            " (weights: see README 'Weights' or pass --weights; datasets: see README 'Datasets')"
+        print(f"error: {err}{hint}", file=sys.stderr)
         return 2
     gts = {pair_key(p): p for p in list_images(gt_dir)} if gt_dir and gt_dir.is_dir() else {}
     failed = 0

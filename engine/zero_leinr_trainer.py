@@ -12,9 +12,9 @@ from data.pairing import pair_folders
 from data.unpaired_dataset import UnpairedImageDataset
 from loss import CPLEBBranchLoss, TrainingNoise, draw_pair_choice, neighbor2neighbor_loss
 from net import ZeroLEINR
-from net.zero_leinr import RELEASED_WEIGHT_FILES
 
-from .checkpoint import atomic_save
+from .atomic_file import atomic_save
+from .checkpoint import load_training_state, save_zero_leinr_weights
 from .distributed import DistributedContext
 from .epoch_progress import EpochBatches, EpochProgress
 from .performance import PerformanceOptions, apply_backend_flags, autocast, grad_scaler, prepare_input
@@ -65,14 +65,6 @@ class ZeroLEINRTrainConfig:
             return self.milestones
         r = self.epochs / 100
         return [int(20 * r) - 1, int(40 * r) - 1, int(60 * r) - 1, int(80 * r) - 1]
-
-
-def save_weights(model: ZeroLEINR, folder) -> Path:
-    """The three networks as separate plain state dicts (released layout) in ``folder``."""
-    folder = Path(folder)
-    for name, file in RELEASED_WEIGHT_FILES.items():
-        atomic_save(getattr(model, name).state_dict(), folder / file)
-    return folder
 
 
 def _finite(*values: torch.Tensor) -> bool:
@@ -169,8 +161,9 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
     ``max_nonfinite_steps`` of them in a row stop the run. After every epoch: the denoiser's
     MultiStepLR steps, validation (PSNR/SSIM of the 8-bit denoised output), the three networks of
     the best ``0.5·PSNR + 0.5·SSIM`` epoch go to ``weights_dir`` and the last epoch's to
-    ``<run_dir>/final``. ``<run_dir>/last.pth`` holds the full state (every ``save_every_iters``
-    batches too); ``resume`` continues from it.
+    ``<run_dir>/final`` (each folder written as one set, ``save_zero_leinr_weights``).
+    ``<run_dir>/last.pth`` holds the full state (every ``save_every_iters`` batches too); ``resume``
+    continues from it.
     """
     ctx = ctx or DistributedContext(0, 1, torch.device(cfg.device))
     apply_backend_flags(cfg.performance)
@@ -186,7 +179,7 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
     step = ZeroLEINRStep(cfg, model, ctx)
     history, best_score, start_epoch, saved_progress, counter = [], -math.inf, 0, None, 0
     if cfg.resume:
-        state = torch.load(cfg.resume, map_location=device, weights_only=False)
+        state = load_training_state(cfg.resume, "zero_leinr", device)
         model.load_state_dict(state["model"])
         step.load_state_dict(state["training"])
         history, best_score, counter = state["history"], state["best_score"], state["counter"]
@@ -244,7 +237,7 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
             log(f"epoch {epoch0 + 1}: {skipped} iterations skipped for non-finite values")
 
         if ctx.is_main:
-            save_weights(model, final_dir)
+            save_zero_leinr_weights(model, final_dir)
             if val_pairs:
                 metrics = validate_zero_leinr(model, val_pairs)
                 row.update(metrics)
@@ -252,7 +245,7 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
                 log(f"epoch {epoch0 + 1}: loss {row['loss']:.4f}, psnr {metrics['psnr']:.4f}, ssim {metrics['ssim']:.4f}")
                 if score > best_score:
                     best_score = score
-                    save_weights(model, cfg.weights_dir)
+                    save_zero_leinr_weights(model, cfg.weights_dir)
                     log(f"new best 0.5·PSNR+0.5·SSIM {best_score:.4f} -> {cfg.weights_dir}")
             history.append(row)
             write_run_log(history, run_dir, f"Zero-LEINR training ({run_dir.name})")
@@ -261,6 +254,6 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
         save(epoch0, None)
         ctx.barrier()
     if ctx.is_main and not val_pairs:
-        save_weights(model, cfg.weights_dir)
+        save_zero_leinr_weights(model, cfg.weights_dir)
     return {"history": history, "best_score": best_score, "final_dir": final_dir,
             "best_dir": Path(cfg.weights_dir), "state_path": state_path}

@@ -1,0 +1,152 @@
+"""A catalogue of bad inputs and what we do with them: one line (exit 2) naming the file and what to
+pass instead, never a traceback, never data lost, never a silently wrong number (issue 13)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import eval as evaluate
+from data.image_io import save_image
+from engine.checkpoint import (CheckpointError, load_iclr_weights, load_training_state, load_zero_leinr_weights,
+                               save_zero_leinr_weights)
+from engine.iclr_trainer import ICLRTrainConfig, train_iclr
+from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
+from net import ICLR, ZeroLEINR
+
+DEMO = Path(__file__).resolve().parents[1] / "demo" / "LOLdataset"
+QUIET = dict(log=lambda *_: None)
+
+
+def one_line(text: str) -> str:
+    """The single line of ``text``; fails on tracebacks, several lines, or torch's weights_only advice."""
+    assert text.count("\n") == 1 and "Traceback" not in text, text
+    assert "weights_only" not in text, text
+    return text.strip()
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """Weights and training states of both models, and broken files, in one folder."""
+    root = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    iclr, zero_leinr = ICLR(), ZeroLEINR()
+    torch.save(iclr.state_dict(), root / "best.pth")
+    torch.save({"model": iclr.state_dict(), "optimizer": {}, "scheduler": {}, "epoch": 1, "history": [],
+                "best_psnr": 0.0}, root / "iclr_last.pth")
+    torch.save({"model": zero_leinr.state_dict(), "training": {}, "epoch": 0, "counter": 0, "history": [],
+                "best_score": 0.0}, root / "zero_leinr_last.pth")
+    torch.save(zero_leinr.state_dict(), root / "zero_leinr_combined.pth")
+    torch.save(zero_leinr.denoiser.state_dict(), root / "denoiser.pth")
+    save_zero_leinr_weights(zero_leinr, root / "zero_leinr")
+    (root / "random.pth").write_bytes(np.random.default_rng(0).bytes(4096))
+    (root / "truncated.pth").write_bytes((root / "best.pth").read_bytes()[:5000])
+    (root / "empty.pth").write_bytes(b"")
+    torch.save({"epoch": 3, "note": "not weights"}, root / "other.pth")
+    shapes = iclr.state_dict()
+    shapes["HVE_block0.1.weight"] = torch.zeros(1, 2, 3, 3)
+    torch.save(shapes, root / "other_shapes.pth")
+    (root / "empty_folder").mkdir()
+    return root
+
+
+# ---- weights that are not what eval.py was asked for -----------------------------------------------------
+
+@pytest.mark.parametrize("model, weights, expected", [
+    ("iclr", "random.pth", "random.pth is not a readable PyTorch checkpoint: it is random bytes"),
+    ("iclr", "truncated.pth", "truncated.pth is not a readable PyTorch checkpoint: it is truncated"),
+    ("iclr", "empty.pth", "empty.pth is not a readable PyTorch checkpoint: it is empty"),
+    ("iclr", "zero_leinr", "zero_leinr is a Zero-LEINR weights folder, not ICLR weights: pass --model zero_leinr"),
+    ("iclr", "zero_leinr_combined.pth", "is Zero-LEINR weights (one combined state dict), not ICLR weights: pass "
+                                        "--model zero_leinr"),
+    ("iclr", "denoiser.pth", "is the Zero-LEINR denoiser alone (Model_denoise.pth), not ICLR weights"),
+    ("iclr", "zero_leinr_last.pth", "is a Zero-LEINR training state, not ICLR weights: pass --model zero_leinr"),
+    ("iclr", "other.pth", "other.pth is not ICLR weights (a dict with keys 'epoch', 'note')"),
+    ("iclr", "other_shapes.pth", "has the tensor names of ICLR weights but 1 of other shapes (HVE_block0.1.weight"),
+    ("iclr", "empty_folder", "empty_folder is a folder; ICLR weights are one file"),
+    ("zero_leinr", "best.pth", "best.pth is ICLR weights, not Zero-LEINR weights: pass --model iclr"),
+    ("zero_leinr", "iclr_last.pth", "is an ICLR training state, not Zero-LEINR weights: pass --model iclr"),
+    ("zero_leinr", "denoiser.pth", "is the Zero-LEINR denoiser alone (Model_denoise.pth), not Zero-LEINR weights"),
+    ("zero_leinr", "random.pth", "random.pth is not a readable PyTorch checkpoint"),
+])
+def test_eval_names_what_the_weights_are(checkpoints, tmp_path, capsys, model, weights, expected):
+    save_image(torch.rand(3, 16, 16), tmp_path / "in" / "a.png")
+    code = evaluate.main(["--model", model, "--weights", str(checkpoints / weights), "--input_dir",
+                          str(tmp_path / "in"), "--output_dir", str(tmp_path / "out"), "--device", "cpu"])
+    assert code == 2
+    assert expected in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_strict_loaders_accept_weights_and_training_states(checkpoints):
+    reference = torch.load(checkpoints / "best.pth", weights_only=True)
+    for name in ("best.pth", "iclr_last.pth"):
+        loaded = load_iclr_weights(checkpoints / name).state_dict()
+        assert all(torch.equal(loaded[k], v) for k, v in reference.items())
+    reference = torch.load(checkpoints / "zero_leinr_combined.pth", weights_only=True)
+    for name in ("zero_leinr", "zero_leinr_combined.pth", "zero_leinr_last.pth"):
+        loaded = load_zero_leinr_weights(checkpoints / name).state_dict()
+        assert all(torch.equal(loaded[k], v) for k, v in reference.items())
+
+
+def test_zero_leinr_folder_file_of_the_wrong_network(checkpoints, tmp_path):
+    folder = tmp_path / "w"
+    folder.mkdir()
+    for name in ("Model_enh_b1.pth", "Model_enh_b2.pth"):
+        (folder / name).write_bytes((checkpoints / "zero_leinr" / name).read_bytes())
+    (folder / "Model_denoise.pth").write_bytes((checkpoints / "zero_leinr" / "Model_enh_b1.pth").read_bytes())
+    with pytest.raises(CheckpointError, match="Model_denoise.pth is one Zero-LEINR enhancer branch .*, not the "
+                                              "Zero-LEINR denoiser alone"):
+        load_zero_leinr_weights(folder)
+
+
+# ---- --resume files that are not a training state of this model ----------------------------------------
+
+def _iclr_cfg(tmp_path, resume):
+    return ICLRTrainConfig(train_low=str(DEMO / "our485/low"), train_high=str(DEMO / "our485/high"),
+                           val_low=str(DEMO / "eval15/low"), val_high=str(DEMO / "eval15/high"),
+                           run_dir=str(tmp_path / "run"), best_path=str(tmp_path / "best.pth"), batch_size=2,
+                           crop_size=32, epochs=1, P_weight=0.0, max_iters_per_epoch=1, resume=resume)
+
+
+def _zero_leinr_cfg(tmp_path, resume):
+    return ZeroLEINRTrainConfig(train_dirs=[str(DEMO / "our485/low")], run_dir=str(tmp_path / "run"),
+                                weights_dir=str(tmp_path / "w"), epochs=1, batch_size=2, patch_size=64, workers=0,
+                                resume=resume)
+
+
+@pytest.mark.parametrize("model, resume, expected", [
+    ("iclr", "random.pth", "random.pth is not a readable PyTorch checkpoint: it is random bytes"),
+    ("iclr", "truncated.pth", "truncated.pth is not a readable PyTorch checkpoint: it is truncated"),
+    ("iclr", "best.pth", "best.pth is ICLR weights, not an ICLR training state: --resume takes the last.pth"),
+    ("iclr", "zero_leinr_last.pth", "is a Zero-LEINR training state, not an ICLR training state: resume it with "
+                                    "--model zero_leinr"),
+    ("iclr", "other.pth", "other.pth is not an ICLR training state (it is neither weights nor a training state"),
+    ("iclr", "zero_leinr", "zero_leinr is a folder: pass the last.pth file of a run"),
+    ("zero_leinr", "iclr_last.pth", "is an ICLR training state, not a Zero-LEINR training state: resume it with "
+                                    "--model iclr"),
+    ("zero_leinr", "zero_leinr_combined.pth", "is Zero-LEINR weights (one combined state dict), not a Zero-LEINR "
+                                              "training state"),
+    ("zero_leinr", "empty.pth", "empty.pth is not a readable PyTorch checkpoint: it is empty"),
+])
+def test_trainers_resume_names_what_the_file_is(checkpoints, tmp_path, model, resume, expected):
+    train = {"iclr": lambda: train_iclr(_iclr_cfg(tmp_path, str(checkpoints / resume)), **QUIET),
+             "zero_leinr": lambda: train_zero_leinr(_zero_leinr_cfg(tmp_path, str(checkpoints / resume)), **QUIET)}
+    with pytest.raises(CheckpointError) as error:
+        train[model]()
+    assert isinstance(error.value, ValueError)  # train.py prints ValueErrors as one line
+    assert expected in one_line(str(error.value) + "\n")
+
+
+def test_resume_state_missing_entries(checkpoints, tmp_path):
+    state = torch.load(checkpoints / "iclr_last.pth", weights_only=True)
+    del state["scheduler"]
+    torch.save(state, tmp_path / "last.pth")
+    with pytest.raises(CheckpointError, match="is an incomplete ICLR training state \\(no scheduler\\)"):
+        load_training_state(tmp_path / "last.pth", "iclr", "cpu")
+
+
+def test_resume_folder_points_at_its_last_pth(checkpoints, tmp_path):
+    (tmp_path / "last.pth").write_bytes((checkpoints / "iclr_last.pth").read_bytes())
+    with pytest.raises(CheckpointError, match=f"is a folder: pass --resume {tmp_path / 'last.pth'}"):
+        load_training_state(tmp_path, "iclr", "cpu")
