@@ -1,13 +1,23 @@
 """Interrupted writes and resumed runs leave nothing behind and nothing wrong (issue 13): stale
-temporaries, Zero-LEINR's three weight files as one set."""
+temporaries, Zero-LEINR's three weight files as one set, the loss terms of a resumed epoch."""
+import math
+from pathlib import Path
+
 import pytest
 import torch
 
 import engine.weight_set as weight_set
+import engine.zero_leinr_trainer as trainer
+from data.image_io import save_image
 from engine.atomic_file import atomic_save
 from engine.checkpoint import CheckpointError, load_zero_leinr_weights, save_zero_leinr_weights
+from engine.epoch_terms import EpochTerms
+from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
 from net import ZeroLEINR
 from net.zero_leinr import RELEASED_WEIGHT_FILES
+from tests.mid_epoch_crash import crash_after_mid_epoch_save
+
+QUIET = dict(log=lambda *_: None)
 
 
 # ---- atomic_save --------------------------------------------------------------------------------------------
@@ -89,3 +99,76 @@ def test_damaged_manifest_is_one_line(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="manifest.json is damaged .*delete it to load"):
         load_zero_leinr_weights(tmp_path)
+
+
+# ---- the loss terms of a resumed Zero-LEINR epoch --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Four small low-light training images (two batches of two per epoch)."""
+    root = tmp_path_factory.mktemp("zl")
+    generator = torch.Generator().manual_seed(0)
+    for i in range(4):
+        save_image(torch.rand(3, 48, 56, generator=generator) * 0.3, root / "train" / f"{i}.png")
+    return root
+
+
+def _cfg(folders: Path, run: Path, **kw) -> ZeroLEINRTrainConfig:
+    return ZeroLEINRTrainConfig(**{**dict(train_dirs=[str(folders / "train")], run_dir=str(run / "run"),
+                                          weights_dir=str(run / "w"), epochs=2, batch_size=2, patch_size=64,
+                                          workers=0, seed=5), **kw})
+
+
+def _crash_mid_epoch_2(folders: Path, run: Path, monkeypatch) -> Path:
+    crash_after_mid_epoch_save(monkeypatch, trainer, epoch=1, iteration=1)
+    with pytest.raises(KeyboardInterrupt):
+        train_zero_leinr(_cfg(folders, run, save_every_iters=1), **QUIET)
+    monkeypatch.undo()
+    return run / "run" / "last.pth"
+
+
+TERMS = ["loss", "loss_b1", "loss_b2", "loss_n2n", "loss_rec", "loss_reg"]
+
+
+def test_resumed_epoch_reports_the_uninterrupted_loss_terms(folders, tmp_path, monkeypatch):
+    full = train_zero_leinr(_cfg(folders, tmp_path / "full"), **QUIET)["history"]
+    state_path = _crash_mid_epoch_2(folders, tmp_path / "part", monkeypatch)
+    resumed = train_zero_leinr(_cfg(folders, tmp_path / "part", resume=str(state_path)), **QUIET)["history"]
+    assert [resumed[1][k] for k in TERMS] == [full[1][k] for k in TERMS]
+    csv_rows = (tmp_path / "part" / "run" / "metrics.csv").read_text().splitlines()
+    assert csv_rows == (tmp_path / "full" / "run" / "metrics.csv").read_text().splitlines()
+
+
+def test_last_pth_without_saved_terms_still_resumes(folders, tmp_path, monkeypatch):
+    state_path = _crash_mid_epoch_2(folders, tmp_path, monkeypatch)
+    state = torch.load(state_path, weights_only=True)
+    del state["epoch_terms"]  # as written before the terms were saved
+    torch.save(state, state_path)
+    history = train_zero_leinr(_cfg(folders, tmp_path, resume=str(state_path)), **QUIET)["history"]
+    assert len(history) == 2 and all(math.isfinite(history[1][k]) for k in TERMS)
+
+
+def test_skipped_denoiser_update_does_not_poison_the_epoch_mean(folders, tmp_path, monkeypatch):
+    real_call, calls = trainer.ZeroLEINRStep.__call__, []
+
+    def denoiser_skipped_once(self, *args):
+        terms = real_call(self, *args)
+        calls.append(terms)
+        return {"b1": terms["b1"], "b2": terms["b2"], "n2n": math.nan} if len(calls) == 1 else terms
+
+    monkeypatch.setattr(trainer.ZeroLEINRStep, "__call__", denoiser_skipped_once)
+    row = train_zero_leinr(_cfg(folders, tmp_path, epochs=1), **QUIET)["history"][0]
+    assert row["loss_n2n"] == calls[1]["n2n"] and row["loss_rec"] == calls[1]["rec"]
+    assert row["loss_b1"] == (calls[0]["b1"] + calls[1]["b1"]) / 2
+    assert row["skipped_iterations"] == 1
+
+
+def test_epoch_terms_count_finite_values_per_term():
+    terms = EpochTerms(epoch=0)
+    terms.add({"b1": 1.0, "n2n": 2.0, "rec": 3.0})
+    terms.add({"b1": 3.0, "n2n": math.nan})
+    terms.add({"b1": 2.0, "n2n": math.inf, "never": math.nan})
+    assert terms.means() == {"b1": 2.0, "n2n": 2.0, "rec": 3.0, "never": pytest.approx(math.nan, nan_ok=True)}
+    restored = EpochTerms.from_state(terms.state_dict(), 0)
+    assert restored == terms and EpochTerms.from_state(terms.state_dict(), 1) == EpochTerms(1)
+    assert EpochTerms.from_state(None, 0) == EpochTerms(0)
