@@ -150,3 +150,96 @@ def test_resume_folder_points_at_its_last_pth(checkpoints, tmp_path):
     (tmp_path / "last.pth").write_bytes((checkpoints / "iclr_last.pth").read_bytes())
     with pytest.raises(CheckpointError, match=f"is a folder: pass --resume {tmp_path / 'last.pth'}"):
         load_training_state(tmp_path, "iclr", "cpu")
+
+
+# ---- eval.py output folders ------------------------------------------------------------------------------
+
+@pytest.fixture
+def iclr_run(checkpoints, tmp_path):
+    """A folder with two inputs and the eval.py arguments (ICLR, CPU) minus --output_dir."""
+    save_image(torch.rand(3, 16, 16), tmp_path / "in" / "a.png")
+    save_image(torch.rand(3, 16, 24), tmp_path / "in" / "b.jpg")
+    return tmp_path, ["--weights", str(checkpoints / "best.pth"), "--input_dir", str(tmp_path / "in"),
+                      "--device", "cpu"]
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("output", ["in", "in/../in", "link_to_in", "in_parent_grid"])
+def test_eval_refuses_to_write_into_the_input_folder(iclr_run, monkeypatch, capsys, output):
+    root, args = iclr_run
+    (root / "link_to_in").symlink_to(root / "in")
+    extra = []
+    if output == "in_parent_grid":  # --grid writes <output_dir>/grid/<name>.png: here the inputs
+        (root / "in").rename(root / "grid")
+        (root / "in").symlink_to(root / "grid")
+        output, extra = ".", ["--grid"]
+    before = _snapshot(root / "in")
+    monkeypatch.setattr(evaluate, "load_iclr_weights", lambda *a: pytest.fail("loaded weights before refusing"))
+    assert evaluate.main(args + ["--output_dir", str(root / output)] + extra) == 2
+    assert "would be replaced by their outputs" in one_line(capsys.readouterr().err)
+    assert _snapshot(root / "in") == before
+
+
+def test_eval_refuses_to_write_into_the_ground_truth_folder(checkpoints, tmp_path, capsys):
+    data = tmp_path / "LOLdataset" / "eval15"
+    save_image(torch.rand(3, 16, 16), data / "low" / "1.png")
+    save_image(torch.rand(3, 16, 16), data / "high" / "1.png")
+    before = _snapshot(data / "high")
+    code = evaluate.main(["--lol", "--data_root", str(tmp_path), "--weights", str(checkpoints / "best.pth"),
+                          "--output_dir", str(data / "high"), "--device", "cpu"])
+    assert code == 2 and "would be replaced" in one_line(capsys.readouterr().err)
+    assert _snapshot(data / "high") == before
+
+
+def test_eval_output_inside_the_input_folder_is_allowed(iclr_run):
+    root, args = iclr_run
+    assert evaluate.main(args + ["--output_dir", str(root / "in" / "enhanced")]) == 0
+    assert sorted(p.name for p in (root / "in" / "enhanced").iterdir()) == ["a.png", "b.png"]
+
+
+def test_eval_keeps_both_inputs_sharing_a_name(iclr_run, capsys):
+    root, args = iclr_run
+    (root / "in" / "b.jpg").rename(root / "in" / "a.jpg")
+    assert evaluate.main(args + ["--output_dir", str(root / "out"), "--grid"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(p.name for p in (root / "out").glob("*.png")) == ["a_jpg.png", "a_png.png"]
+    assert sorted(p.name for p in (root / "out" / "grid").iterdir()) == ["a_jpg.png", "a_png.png"]
+    assert "a.jpg -> a_jpg" in out and "a.png -> a_png" in out and "wrote 2 of 2" in out
+
+
+@pytest.mark.parametrize("names", [("a.jpg", "a.png", "a_jpg.png"), ("a.JPG", "a.jpg")])
+def test_eval_refuses_names_it_cannot_keep_apart(checkpoints, tmp_path, capsys, names):
+    for name in names:
+        save_image(torch.rand(3, 16, 16), tmp_path / "in" / name)
+    if len(list((tmp_path / "in").iterdir())) < len(names):
+        pytest.skip("case-insensitive file system")
+    code = evaluate.main(["--weights", str(checkpoints / "best.pth"), "--input_dir", str(tmp_path / "in"),
+                          "--output_dir", str(tmp_path / "out"), "--device", "cpu"])
+    assert code == 2 and "rename one of them" in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case", ["existing file", "under a file"])
+def test_eval_unusable_output_folder_before_enhancing(iclr_run, monkeypatch, capsys, case):
+    root, args = iclr_run
+    (root / "file").write_text("keep me")
+    output = root / "file" if case == "existing file" else root / "file" / "out"
+    monkeypatch.setattr(evaluate, "enhance_iclr", lambda *a, **k: pytest.fail("enhanced before checking the output"))
+    assert evaluate.main(args + ["--output_dir", str(output)]) == 2
+    err = one_line(capsys.readouterr().err)
+    assert str(output) in err and ("is a file" in err or "cannot write" in err)
+    assert (root / "file").read_text() == "keep me"
+
+
+def test_eval_skipped_messages_go_through_the_progress_bar(iclr_run, monkeypatch, capsys):
+    root, args = iclr_run
+    (root / "in" / "broken.png").write_bytes(b"not a png")
+    written = []
+    monkeypatch.setattr(evaluate.tqdm, "write", lambda message, file=None, **kw: written.append((message, file)))
+    assert evaluate.main(args + ["--output_dir", str(root / "out")]) == 0
+    assert len(written) == 1 and written[0][0].startswith("skipped: ") and "broken.png" in written[0][0]
+    assert written[0][1] is evaluate.sys.stderr
+    assert "wrote 2 of 3 inputs" in capsys.readouterr().out
