@@ -5,8 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import eval as evaluate
+import measure
 from data.image_io import save_image
 from engine.checkpoint import (CheckpointError, load_iclr_weights, load_training_state, load_zero_leinr_weights,
                                save_zero_leinr_weights)
@@ -243,3 +245,57 @@ def test_eval_skipped_messages_go_through_the_progress_bar(iclr_run, monkeypatch
     assert len(written) == 1 and written[0][0].startswith("skipped: ") and "broken.png" in written[0][0]
     assert written[0][1] is evaluate.sys.stderr
     assert "wrote 2 of 3 inputs" in capsys.readouterr().out
+
+
+# ---- measure.py --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def measure_folders(tmp_path):
+    """Two 48x32 predictions and their ground truths, and the measure.py arguments for them."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    for name in ("1.png", "2.png"):
+        gt = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+        Image.fromarray(gt).save(tmp_path / "gt" / name)
+        Image.fromarray(gt // 2).save(tmp_path / "pred" / name)
+    return tmp_path, ["--pred_dir", str(tmp_path / "pred"), "--gt_dir", str(tmp_path / "gt"), "--no_lpips",
+                      "--no_progress"]
+
+
+def test_measure_size_mismatch_is_an_error(measure_folders, capsys):
+    root, args = measure_folders
+    Image.open(root / "pred" / "2.png").resize((24, 16)).save(root / "pred" / "2.png")
+    assert measure.main(args) == 2
+    err = one_line(capsys.readouterr().err)
+    assert "2.png is 24x16 (WxH) but its ground truth" in err and "is 48x32" in err and "--resize_pred" in err
+    assert not (root / "pred" / "metrics.csv").exists()
+
+
+def test_measure_resize_pred_says_so(measure_folders, capsys):
+    root, args = measure_folders
+    Image.open(root / "pred" / "2.png").resize((24, 16)).save(root / "pred" / "2.png")
+    assert measure.main(args + ["--resize_pred"]) == 0
+    assert "1 of 2 predictions were resized (bicubic) to their ground truth's size" in capsys.readouterr().out
+
+
+def test_measure_checks_the_csv_path_before_measuring(measure_folders, monkeypatch, capsys):
+    root, args = measure_folders
+    (root / "pred" / "metrics.csv").mkdir()  # unwritable as a file, even for root
+    monkeypatch.setattr(measure, "measure_pairs", lambda *a, **k: pytest.fail("measured before checking the CSV"))
+    assert measure.main(args) == 2
+    err = one_line(capsys.readouterr().err)
+    assert "metrics.csv" in err and "--csv" in err
+
+
+def test_measure_prints_the_table_before_writing_the_csv(measure_folders, monkeypatch, capsys):
+    root, args = measure_folders
+
+    def read_only(measurement, path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(measure, "write_csv", read_only)
+    assert measure.main(args) == 2
+    captured = capsys.readouterr()
+    assert "GT-mean corrected" in captured.out and "uncorrected" in captured.out
+    assert "Permission denied" in one_line(captured.err) and "the table above is complete" in captured.err
