@@ -1,15 +1,16 @@
 """A catalogue of bad inputs and what we do with them: one line (exit 2) naming the file and what to
 pass instead, never a traceback, never data lost, never a silently wrong number (issue 13)."""
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 import eval as evaluate
 import measure
-from data.image_io import save_image
+from data.image_io import image_size, read_image_array, save_image
 from engine.checkpoint import (CheckpointError, load_iclr_weights, load_training_state, load_zero_leinr_weights,
                                save_zero_leinr_weights)
 from engine.iclr_trainer import ICLRTrainConfig, train_iclr
@@ -299,3 +300,49 @@ def test_measure_prints_the_table_before_writing_the_csv(measure_folders, monkey
     captured = capsys.readouterr()
     assert "GT-mean corrected" in captured.out and "uncorrected" in captured.out
     assert "Permission denied" in one_line(captured.err) and "the table above is complete" in captured.err
+
+
+# ---- images whose EXIF orientation turns them -------------------------------------------------------------
+
+def _with_orientation(image: Image.Image, path: Path, orientation: int, **save_options) -> Path:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    image.save(path, exif=exif.tobytes(), **save_options)
+    return path
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_like_viewers(tmp_path, orientation):
+    stored = Image.fromarray(np.random.default_rng(orientation).integers(0, 256, (6, 10, 3), dtype=np.uint8))
+    path = _with_orientation(stored, tmp_path / "x.png", orientation)
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    np.testing.assert_array_equal(read_image_array(path), upright)
+    assert image_size(path) == upright.shape[:2]
+
+
+def test_phone_jpeg_comes_out_upright(tmp_path):
+    stored = np.zeros((16, 32, 3), np.uint8)
+    stored[:8, :8] = 255  # a white square at the stored top-left
+    path = _with_orientation(Image.fromarray(stored), tmp_path / "phone.jpg", 6, quality=95)  # "rotate 90 CW"
+    upright = read_image_array(path)
+    assert upright.shape == (32, 16, 3) and image_size(path) == (32, 16)
+    assert upright[:8, -8:].mean() > 200 and upright[:8, :8].mean() < 50  # now at the top-right
+    reference = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(path.read_bytes()))))
+    assert np.abs(upright.astype(int) - reference).max() <= 8  # decoders differ slightly on JPEG
+
+
+def test_eval_output_of_a_rotated_jpeg_is_upright(checkpoints, tmp_path):
+    stored = Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 40, 3), dtype=np.uint8))
+    (tmp_path / "in").mkdir()
+    _with_orientation(stored, tmp_path / "in" / "p.jpg", 8)
+    assert evaluate.main(["--weights", str(checkpoints / "best.pth"), "--input_dir", str(tmp_path / "in"),
+                          "--output_dir", str(tmp_path / "out"), "--device", "cpu"]) == 0
+    assert Image.open(tmp_path / "out" / "p.png").size == (16, 40)  # (W, H) as a viewer shows the input
+
+
+def test_no_exif_and_unreadable_metadata_keep_the_stored_pixels(tmp_path):
+    array = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    Image.fromarray(array).save(tmp_path / "plain.png")
+    np.testing.assert_array_equal(read_image_array(tmp_path / "plain.png"), array)
+    path = _with_orientation(Image.fromarray(array), tmp_path / "odd.png", 9)  # not an orientation
+    np.testing.assert_array_equal(read_image_array(path), array)
