@@ -147,7 +147,8 @@ def save_zero_leinr_weights(model: ZeroLEINR, folder) -> Path:
 
 def load_training_state(path, model_name: str, device: str | torch.device) -> dict:
     """The training state ``train.py`` wrote (``last.pth``) for ``model_name`` (``"iclr"`` or ``"zero_leinr"``),
-    for ``--resume``, its tensors on ``device``; its ``model`` has the released tensor names and shapes.
+    for ``--resume``, its tensors on ``device``; its ``model`` has the released tensor names (``module.``
+    prefixes stripped) and shapes.
 
     Raises ``CheckpointError`` (one line) for a folder, an unreadable file, plain weights, the other
     model's state or a state missing entries; ``FileNotFoundError`` for a missing file.
@@ -173,6 +174,6 @@ def load_training_state(path, model_name: str, device: str | torch.device) -> di
     if missing := [key for key in TRAINING_STATE_KEYS[model_name] if key not in state]:
         raise CheckpointError(f"{path} is an incomplete {_MODEL_NAMES[model_name]} training state (no "
                               f"{', '.join(missing)}): pass the last.pth a run of train.py writes")
-    _weights(path, state["model"], MODEL_KINDS[model_name], model_name)
+    state["model"] = _weights(path, state["model"], MODEL_KINDS[model_name], model_name)
     return state
 

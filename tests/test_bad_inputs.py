@@ -149,6 +149,13 @@ def test_resume_state_missing_entries(checkpoints, tmp_path):
         load_training_state(tmp_path / "last.pth", "iclr", "cpu")
 
 
+def test_resume_state_of_a_wrapped_model_loads_plain_names(checkpoints, tmp_path):
+    state = torch.load(checkpoints / "iclr_last.pth", weights_only=True)
+    state["model"] = {"module." + k: v for k, v in state["model"].items()}
+    torch.save(state, tmp_path / "last.pth")
+    ICLR().load_state_dict(load_training_state(tmp_path / "last.pth", "iclr", "cpu")["model"])
+
+
 def test_resume_folder_points_at_its_last_pth(checkpoints, tmp_path):
     (tmp_path / "last.pth").write_bytes((checkpoints / "iclr_last.pth").read_bytes())
     with pytest.raises(CheckpointError, match=f"is a folder: pass --resume {tmp_path / 'last.pth'}"):
