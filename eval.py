@@ -12,15 +12,16 @@ import torch
 from tqdm import tqdm
 
 from data.image_io import ImageReadError, list_images, read_image, save_image
+from data.output_files import OutputFolderError, check_output_folder, output_stems, require_writable_folder
 from data.options import add_dataset_arguments, preset_from_args
 from data.pairing import pair_key
-from engine.checkpoint import SHIPPED_WEIGHTS, load_state_dict_file, load_zero_leinr
+from engine.checkpoint import SHIPPED_WEIGHTS, CheckpointError, load_iclr_weights, load_zero_leinr_weights
 from engine.device import resolve_device
 from engine.inference import enhance_iclr, enhance_zero_leinr
 from engine.performance import PerformanceOptions, apply_backend_flags, prepare_model
 from engine.showcase import run_showcase
 from engine.tiled_inference import AUTO_TILE_PIXELS, check_tiling, needs_tiling, tiled_apply
-from net import ICLR
+from net import ZeroLEINR
 
 AUTO_TILE_SIZE = 512
 
@@ -58,15 +59,14 @@ def _iclr_enhancer(args, preset, weights: str, device, opts: PerformanceOptions)
     """ICLR with its weights -> ``(image -> (output,), name suffixes, rounding)`` (8-bit truncation)."""
     saturation = args.saturation if args.saturation is not None else (preset.saturation_gain if preset else 1.0)
     alpha = args.alpha if args.alpha is not None else (preset.alpha if preset else 1.0)
-    model = ICLR()
-    model.load_state_dict(load_state_dict_file(weights))
-    model = prepare_model(model.to(device), opts)
+    model = prepare_model(load_iclr_weights(weights).to(device), opts)
     return lambda image: (enhance_iclr(model, image, saturation, alpha, opts),), ("",), "truncate"
 
 
 def _zero_leinr_enhancer(args, weights: str, device, opts: PerformanceOptions):
     """Zero-LEINR with its weights -> ``(image -> (fused, denoised), name suffixes, rounding)``."""
-    model = prepare_model(load_zero_leinr(weights, square_pad=args.pad == "square").to(device), opts)
+    model = load_zero_leinr_weights(weights, ZeroLEINR(square_pad=args.pad == "square"))
+    model = prepare_model(model.to(device), opts)
     return lambda image: enhance_zero_leinr(model, image, opts=opts), ("_fused", "_denoised"), "round"
 
 
@@ -96,27 +96,34 @@ def main(argv=None) -> int:
     output_dir = Path(args.output_dir or default_out)
     weights = args.weights or SHIPPED_WEIGHTS[args.model]
     try:
+        check_output_folder(output_dir, [input_dir] + ([gt_dir] if gt_dir else []), ["grid"] if args.grid else [])
         device = resolve_device(args.device)
         images = list_images(input_dir)
         if not images:
             raise FileNotFoundError(f"no images (png/jpg/bmp/tif) in {input_dir}")
+        stems = output_stems(images)
         opts = PerformanceOptions.fast(device) if args.fast else PerformanceOptions.faithful()
         apply_backend_flags(opts)
         if args.model == "iclr":
             enhance, suffixes, rounding = _iclr_enhancer(args, preset, weights, device, opts)
         else:
             enhance, suffixes, rounding = _zero_leinr_enhancer(args, weights, device, opts)
+        for folder in [output_dir] + ([output_dir / "grid"] if args.grid else []):
+            require_writable_folder(folder)
     except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err} (weights: see README 'Weights' or pass --weights; datasets: see README 'Datasets')",
-              file=sys.stderr)
+        hint = "" if isinstance(err, (CheckpointError, OutputFolderError)) else \
+            " (weights: see README 'Weights' or pass --weights; datasets: see README 'Datasets')"
+        print(f"error: {err}{hint}", file=sys.stderr)
         return 2
+    if renamed := [f"{p.name} -> {stems[p]}" for p in images if stems[p] != p.stem]:
+        print(f"note: inputs sharing a name are written as <name>_<extension>: {', '.join(renamed)}")
     gts = {pair_key(p): p for p in list_images(gt_dir)} if gt_dir and gt_dir.is_dir() else {}
     failed = 0
     for path in tqdm(images, desc=f"enhance -> {output_dir}"):
         try:
             image = read_image(path)
         except ImageReadError as err:
-            print(f"skipped: {err}", file=sys.stderr)
+            tqdm.write(f"skipped: {err}", file=sys.stderr)
             failed += 1
             continue
         if args.tile > 0 or (args.tile == 0 and needs_tiling(*image.shape[1:])):
@@ -124,10 +131,10 @@ def main(argv=None) -> int:
         else:
             outputs = enhance(image)
         for suffix, out in zip(suffixes, outputs):
-            save_image(out, output_dir / f"{path.stem}{suffix}.png", rounding)
+            save_image(out, output_dir / f"{stems[path]}{suffix}.png", rounding)
         if args.grid:
             panels = [image, *outputs] + ([read_image(gts[pair_key(path)])] if pair_key(path) in gts else [])
-            save_image(torch.cat([p.clamp(0, 1) for p in panels], dim=2), output_dir / "grid" / f"{path.stem}.png")
+            save_image(torch.cat([p.clamp(0, 1) for p in panels], dim=2), output_dir / "grid" / f"{stems[path]}.png")
     names = "<name>.png" if args.model == "iclr" else "<name>_fused.png and <name>_denoised.png"
     print(f"wrote {len(images) - failed} of {len(images)} inputs as {names} to {output_dir}"
           + (f" ({failed} skipped)" if failed else ""))

@@ -14,12 +14,11 @@ _HERE = Path(__file__).resolve().parent
 
 def iclr(pretrained: bool = False) -> ICLR:
     """ICLR (HVI-space U-Net with DIEM blocks); input (B,3,H,W) RGB in [0,1], any H and W."""
-    model = ICLR()
-    return load_iclr_weights(model, _HERE / SHIPPED_WEIGHTS["iclr"]) if pretrained else model
+    return load_iclr_weights(_HERE / SHIPPED_WEIGHTS["iclr"]) if pretrained else ICLR()
 
 
 def zero_leinr(pretrained: bool = False, square_pad: bool = True) -> ZeroLEINR:
     """Zero-LEINR (two Zero-DCE branches fused, then a Neighbor2Neighbor denoiser); input (B,3,H,W) in [0,1].
     ``square_pad`` pads the denoiser's input to a square as released; False pads each side on its own."""
     model = ZeroLEINR(square_pad=square_pad)
-    return load_zero_leinr_weights(model, _HERE / SHIPPED_WEIGHTS["zero_leinr"]) if pretrained else model
+    return load_zero_leinr_weights(_HERE / SHIPPED_WEIGHTS["zero_leinr"], model) if pretrained else model

@@ -6,7 +6,8 @@ correction) and LPIPS, as the released ``measure.py`` does (ICLR spec §7).
     python measure.py --pred_dir DIR --gt_dir DIR [--csv PATH]
     python measure.py --lol --pred_dir output/zero_leinr/LOLv1 --pred_suffix _denoised
 
-Predictions pair with ground truths by name (``low00690.png`` pairs with ``normal00690.png``).
+Predictions pair with ground truths by name (``low00690.png`` pairs with ``normal00690.png``) and
+must have their size (``--resize_pred`` resizes them instead, as the released script does).
 Check against the authors' released LOLv1 outputs (expect 28.603 / 0.885 with GT-mean correction
 and 23.846 / 0.870 without):
 
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pred_suffix", default="",
                         help="measure only predictions whose name ends with this (e.g. _denoised for Zero-LEINR)")
     parser.add_argument("--csv", help="per-image metrics file (default: <pred_dir>/metrics.csv)")
+    parser.add_argument("--resize_pred", action="store_true",
+                        help="resize a prediction whose size differs from its ground truth (bicubic, as released); "
+                             "default: such a pair is an error")
     parser.add_argument("--no_lpips", action="store_true", help="skip LPIPS")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     return parser
@@ -50,8 +54,23 @@ def write_csv(measurement: Measurement, path: Path) -> None:
             writer.writerow({key: record[key] if key in ("name", "gt") else f"{record[key]:.6f}" for key in columns})
 
 
+def unwritable_reason(path: Path) -> str | None:
+    """Why ``path`` cannot be written, or None: opens it for appending (creating missing folders; a file
+    created by the check is removed again)."""
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a"):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    if not existed:
+        path.unlink()
+    return None
+
+
 def format_table(measurement: Measurement) -> str:
-    """Mean scores, GT-mean corrected and uncorrected side by side."""
+    """Mean scores, GT-mean corrected and uncorrected side by side, and how many predictions were resized."""
     means = measurement.means
     lines = [f"{'':<20}{'PSNR':>9}{'SSIM':>9}{'LPIPS':>9}"]
     for label, suffix in (("GT-mean corrected", "_gt_mean"), ("uncorrected", "")):
@@ -59,6 +78,9 @@ def format_table(measurement: Measurement) -> str:
         lines.append(f"{label:<20}{means['psnr' + suffix]:>9.4f}{means['ssim' + suffix]:>9.4f}{lpips_cell}")
     if measurement.lpips_note is not None:
         lines.append(f"LPIPS {measurement.lpips_note}")
+    if measurement.resized:
+        lines.append(f"{measurement.resized} of {len(measurement.records)} predictions were resized (bicubic) to their "
+                     f"ground truth's size (--resize_pred)")
     return "\n".join(lines)
 
 
@@ -74,16 +96,26 @@ def main(argv: list[str] | None = None) -> int:
         if not folder.is_dir():
             print(f"measure.py: error: {role} folder not found: {folder}", file=sys.stderr)
             return 2
+    csv_path = Path(args.csv) if args.csv else pred_dir / "metrics.csv"
+    if reason := unwritable_reason(csv_path):
+        print(f"measure.py: error: cannot write the per-image metrics to {csv_path} ({reason}): pass --csv PATH",
+              file=sys.stderr)
+        return 2
     try:
         pairs = pair_folders(pred_dir, gt_dir, args.pred_suffix)
-        measurement = measure_pairs(pairs, use_lpips=not args.no_lpips, progress=not args.no_progress)
+        measurement = measure_pairs(pairs, use_lpips=not args.no_lpips, progress=not args.no_progress,
+                                    resize_pred=args.resize_pred)
     except ValueError as error:
         print(f"measure.py: error: {error}", file=sys.stderr)
         return 2
-    csv_path = Path(args.csv) if args.csv else pred_dir / "metrics.csv"
-    write_csv(measurement, csv_path)
     print(f"{len(pairs)} images: {pred_dir} vs {gt_dir}")
-    print(format_table(measurement))
+    print(format_table(measurement), flush=True)
+    try:
+        write_csv(measurement, csv_path)
+    except OSError as error:
+        print(f"measure.py: error: cannot write the per-image metrics to {csv_path} ({error.strerror or error}); "
+              f"the table above is complete", file=sys.stderr)
+        return 2
     print(f"per-image metrics: {csv_path}")
     return 0
 

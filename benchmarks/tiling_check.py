@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.image_io import list_images, read_image, to_uint8_truncate  # noqa: E402
 from data.pairing import pair_folders  # noqa: E402
-from engine.checkpoint import load_state_dict_file  # noqa: E402
+from engine.checkpoint import load_iclr_weights, load_zero_leinr_weights  # noqa: E402
 from engine.device import resolve_device  # noqa: E402
 from engine.inference import enhance_iclr  # noqa: E402
 from engine.metrics import psnr  # noqa: E402
@@ -43,7 +43,8 @@ def parse_size(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=("iclr", "zero_leinr"), required=True)
-    p.add_argument("--weights", help="ICLR state_dict, or one combined ZeroLEINR state_dict (default: random init)")
+    p.add_argument("--weights", help="ICLR state_dict; Zero-LEINR folder of the three files or one combined "
+                                     "state_dict (default: random init)")
     p.add_argument("--input_dir", help="low-light images")
     p.add_argument("--gt_dir", help="ground truths paired with --input_dir by file name")
     p.add_argument("--limit", type=int, help="only the first N images")
@@ -59,14 +60,10 @@ def build_enhancer(name: str, weights: str | None, device: torch.device):
     """-> fn mapping a (3,h,w) image in [0,1] to its (3,h,w) output in [0,1] on the CPU (ZeroLEINR:
     the tuple (fused, denoised), so both are tiled in one pass), and a function picking the output."""
     if name == "iclr":
-        model = ICLR()
-        if weights:
-            model.load_state_dict(load_state_dict_file(weights))
+        model = load_iclr_weights(weights) if weights else ICLR()
         model.to(device).eval()
         return (lambda image: enhance_iclr(model, image)), (lambda out: out)
-    model = ZeroLEINR()
-    if weights:
-        model.load_combined(weights)
+    model = load_zero_leinr_weights(weights) if weights else ZeroLEINR()
     model.to(device).eval()
 
     @torch.no_grad()
@@ -121,7 +118,11 @@ def main(argv=None) -> int:
     if not args.input_dir and not args.large:
         parser.error("give --input_dir and/or --large WxH")
     torch.manual_seed(args.seed)
-    enhance, pick = build_enhancer(args.model, args.weights, resolve_device(args.device))
+    try:
+        enhance, pick = build_enhancer(args.model, args.weights, resolve_device(args.device))
+    except (FileNotFoundError, ValueError) as err:  # missing or wrong weights: one line
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.input_dir:
         compare_images(args, enhance, pick)
     if args.large:

@@ -1,4 +1,4 @@
-"""Listing, reading and writing image files as RGB tensors in [0, 1]."""
+"""Listing, reading and writing image files as RGB tensors in [0, 1] (upright, as viewers show them)."""
 import re
 from pathlib import Path
 
@@ -8,6 +8,17 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+EXIF_ORIENTATION = 0x0112
+# How each EXIF orientation (2-8; 1 is upright) turns a stored (H, W, C) array upright, as viewers show it.
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: a.transpose(1, 0, 2)[:, ::-1],
+    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+    8: lambda a: a.transpose(1, 0, 2)[::-1],
+}
 
 
 class ImageReadError(ValueError):
@@ -34,8 +45,28 @@ def list_images(folder: str | Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if is_image_file(p)), key=lambda p: natural_key(p.name))
 
 
+def _orientation_of(image: Image.Image) -> int:
+    """EXIF orientation of an opened image, 1 when absent, invalid or unreadable."""
+    try:
+        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # damaged metadata (PIL raises many types): the pixels are used as stored
+        return 1
+    return orientation if orientation in _UPRIGHT else 1
+
+
+def exif_orientation(path: str | Path) -> int:
+    """The EXIF orientation (1-8) of an image file (phone JPEGs; also PNG and TIFF); 1 (upright) when
+    the file has none, or metadata that cannot be read."""
+    try:
+        with Image.open(path) as image:
+            return _orientation_of(image)
+    except (UnidentifiedImageError, OSError):
+        return 1
+
+
 def read_image_array(path: str | Path) -> np.ndarray:
-    """Decode ``path`` to an RGB array (H, W, 3), dtype uint8 or uint16 as stored in the file.
+    """Decode ``path`` to an RGB array (H, W, 3), dtype uint8 or uint16 as stored in the file, turned
+    upright by its EXIF orientation (``exif_orientation``), as image viewers show it.
 
     Grey and grey+alpha become three equal channels, alpha is dropped, palettes are expanded.
     """
@@ -53,10 +84,13 @@ def read_image_array(path: str | Path) -> np.ndarray:
         array = array[:, :, None]
     channels = array.shape[2]
     if channels in (1, 2):
-        return np.repeat(array[:, :, :1], 3, axis=2)
-    if channels in (3, 4):
-        return np.ascontiguousarray(array[:, :, 2::-1])
-    raise ImageReadError(f"unsupported channel count {channels} in {path}")
+        array = np.repeat(array[:, :, :1], 3, axis=2)
+    elif channels in (3, 4):
+        array = array[:, :, 2::-1]
+    else:
+        raise ImageReadError(f"unsupported channel count {channels} in {path}")
+    orientation = exif_orientation(path)
+    return np.ascontiguousarray(_UPRIGHT[orientation](array) if orientation != 1 else array)
 
 
 def array_to_tensor(array: np.ndarray) -> torch.Tensor:
@@ -71,13 +105,15 @@ def read_image(path: str | Path) -> torch.Tensor:
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(height, width) of an image file, from its header only."""
+    """(height, width) of an image file as ``read_image_array`` returns it (EXIF orientation applied),
+    from its header only."""
     try:
         with Image.open(path) as image:
             width, height = image.size
+            orientation = _orientation_of(image)
     except (UnidentifiedImageError, OSError) as error:
         raise ImageReadError(f"cannot read the size of image {path}: {error}") from error
-    return height, width
+    return (width, height) if orientation >= 5 else (height, width)
 
 
 def to_uint8_truncate(image: torch.Tensor) -> np.ndarray:

@@ -1,61 +1,181 @@
-"""Checkpoint files: atomic writes and loading plain state dicts (released weights)."""
-import os
-import tempfile
+"""Reading weights and training states strictly, with one-line errors that say what a file is, and
+writing Zero-LEINR's weight folder as one consistent set."""
+import re
 from pathlib import Path
 
 import torch
 
-from net.zero_leinr import RELEASED_WEIGHT_FILES, ZeroLEINR, strip_module_prefix
+from net import ICLR, ZeroLEINR
+from net.zero_leinr import RELEASED_WEIGHT_FILES, strip_module_prefix
+
+from .checkpoint_kind import (TRAINING_STATE_OF, CheckpointKind, describe_mismatch, identify, shape_mismatches)
+from .weight_set import MixedWeightSetError, check_weight_set, write_weight_set
+
+MODEL_KINDS = {"iclr": CheckpointKind.ICLR_WEIGHTS, "zero_leinr": CheckpointKind.ZERO_LEINR_WEIGHTS}
+# What each training state must hold besides "model" for its trainer to resume.
+TRAINING_STATE_KEYS = {"iclr": ("optimizer", "scheduler", "epoch", "history", "best_psnr"),
+                       "zero_leinr": ("training", "epoch", "counter", "history", "best_score")}
+# The model a weights kind belongs to, and the --model value that selects it.
+_MODEL_OF = {CheckpointKind.ICLR_WEIGHTS: "iclr", CheckpointKind.ICLR_TRAINING_STATE: "iclr",
+             CheckpointKind.ZERO_LEINR_WEIGHTS: "zero_leinr", CheckpointKind.ZERO_LEINR_BRANCH: "zero_leinr",
+             CheckpointKind.ZERO_LEINR_DENOISER: "zero_leinr", CheckpointKind.ZERO_LEINR_TRAINING_STATE: "zero_leinr"}
+_MODEL_NAMES = {"iclr": "ICLR", "zero_leinr": "Zero-LEINR"}
+# Zero-LEINR's three files and the kind each must hold.
+_FOLDER_FILE_KINDS = {"enhancer_b1": CheckpointKind.ZERO_LEINR_BRANCH, "enhancer_b2": CheckpointKind.ZERO_LEINR_BRANCH,
+                      "denoiser": CheckpointKind.ZERO_LEINR_DENOISER}
+_WHAT_TO_PASS = {"iclr": "ICLR weights (a state dict such as the authors' best.pth, or a last.pth)",
+                 "zero_leinr": f"Zero-LEINR weights (a folder with {', '.join(RELEASED_WEIGHT_FILES.values())}, "
+                               f"or one combined state dict)"}
 
 SHIPPED_WEIGHTS = {"iclr": "weights/best.pth", "zero_leinr": "weights/zero_leinr"}
 
 
-def atomic_save(obj, path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: a crash never leaves a torn file."""
+class CheckpointError(ValueError):
+    """A weights or training-state file that cannot be used as asked; the message is one line naming
+    the file, what it is, and what to pass instead."""
+
+
+def _unreadable_reason(path: Path, error: Exception) -> str:
+    if path.stat().st_size == 0:
+        return "it is empty"
+    if unsupported := re.search(r"GLOBAL (\S+)", str(error)):
+        return (f"it pickles Python objects ({unsupported.group(1)}), which are not loaded for safety; "
+                f"save the model's state_dict() instead")
+    with open(path, "rb") as f:
+        if f.read(4) == b"PK\x03\x04":
+            return "it is truncated or damaged (its zip archive is incomplete)"
+    return "it is random bytes or another format"
+
+
+def read_checkpoint(path, map_location="cpu", what: str = "weights file"):
+    """``torch.load(path, weights_only=True)``: tensors and plain Python values only. A missing file
+    raises ``FileNotFoundError`` (``"<what> not found: <path>"``), an unreadable one ``CheckpointError``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a {what}")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, KeyError, ... by content
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {_unreadable_reason(path, error)}") \
+            from None
 
 
-def load_state_dict_file(path) -> dict:
-    """A plain ``state_dict`` from ``path`` (also accepts a training state holding one under ``model``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
-        obj = obj["model"]
+def is_zero_leinr_folder(path) -> bool:
+    """True for a folder holding Zero-LEINR's three weight files."""
+    return Path(path).is_dir() and all((Path(path) / f).is_file() for f in RELEASED_WEIGHT_FILES.values())
+
+
+def _wrong_kind(path: Path, found: CheckpointKind, expected: CheckpointKind, obj, model_name: str) -> str:
+    """One line: what ``path`` holds instead of ``expected`` (a plain-weights kind of ``model_name``) and
+    what to pass."""
+    wanted = _MODEL_NAMES[model_name]
+    other = _MODEL_OF.get(found)
+    if other and other != model_name:
+        return (f"{path} is {found.value}, not {wanted} weights: pass --model {other}, or "
+                f"{_WHAT_TO_PASS[model_name]}")
+    if found in (CheckpointKind.OTHER_STATE_DICT, CheckpointKind.OTHER):
+        return (f"{path} is not {expected.value} ({describe_mismatch(obj, expected)}): pass "
+                f"{_WHAT_TO_PASS[model_name]}")
+    return f"{path} is {found.value}, not {expected.value}: pass {_WHAT_TO_PASS[model_name]}"
+
+
+def _weights(path: Path, obj, expected: CheckpointKind, model_name: str) -> dict:
+    """The state dict of ``expected`` kind in ``obj`` (also inside a training state of that model),
+    ``module.`` prefixes stripped and shapes checked; ``CheckpointError`` otherwise."""
+    found = identify(obj)
+    if found is TRAINING_STATE_OF.get(expected):
+        obj, found = obj["model"], expected
+    if found is not expected:
+        raise CheckpointError(_wrong_kind(path, found, expected, obj, model_name))
+    if mismatches := shape_mismatches(obj, expected):
+        raise CheckpointError(f"{path} has the tensor names of {expected.value} but {len(mismatches)} of other shapes "
+                              f"({mismatches[0]}): weights of another configuration")
     return strip_module_prefix(obj)
 
 
-def load_iclr_weights(model, path):
-    """Load an ICLR state_dict file (or a training state holding one) into ``model``, strictly; returns it."""
-    model.load_state_dict(load_state_dict_file(path))
+def load_iclr_weights(path, model: ICLR | None = None) -> ICLR:
+    """Load ICLR weights strictly into ``model`` (default: a new CPU ``ICLR()``) and return it.
+
+    ``path``: a state-dict file (the authors' ``best.pth``, ``train.py``'s best or epoch weights) or an
+    ICLR training state (``last.pth``, its ``model``). Anything else raises ``CheckpointError`` saying
+    what it is (e.g. a Zero-LEINR weights folder); a missing file ``FileNotFoundError``.
+    """
+    path = Path(path)
+    if is_zero_leinr_folder(path):
+        raise CheckpointError(f"{path} is a Zero-LEINR weights folder, not ICLR weights: pass --model zero_leinr, "
+                              f"or {_WHAT_TO_PASS['iclr']}")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder; ICLR weights are one file: pass {_WHAT_TO_PASS['iclr']}")
+    state = _weights(path, read_checkpoint(path), CheckpointKind.ICLR_WEIGHTS, "iclr")
+    model = model if model is not None else ICLR()
+    model.load_state_dict(state)
     return model
 
 
-def load_zero_leinr_weights(model: ZeroLEINR, path) -> ZeroLEINR:
-    """Load Zero-LEINR weights into ``model``, strictly: a folder holding the three released files
-    (``Model_enh_b1.pth``, ``Model_enh_b2.pth``, ``Model_denoise.pth``) or one combined state-dict file."""
+def load_zero_leinr_weights(path, model: ZeroLEINR | None = None) -> ZeroLEINR:
+    """Load Zero-LEINR weights strictly into ``model`` (default: a new CPU ``ZeroLEINR()``) and return it.
+
+    ``path``: a folder holding ``Model_enh_b1.pth``, ``Model_enh_b2.pth``, ``Model_denoise.pth`` (the
+    released layout; checked against its ``manifest.json`` when it has one, see ``engine.weight_set``),
+    or one file: a combined ``ZeroLEINR`` state dict or a Zero-LEINR training state. Anything else raises
+    ``CheckpointError`` saying what it is; missing files ``FileNotFoundError``.
+    """
+    path = Path(path)
+    model = model if model is not None else ZeroLEINR()
+    if not path.is_dir():
+        model.load_state_dict(_weights(path, read_checkpoint(path), CheckpointKind.ZERO_LEINR_WEIGHTS, "zero_leinr"))
+        return model
+    files = {name: path / file for name, file in RELEASED_WEIGHT_FILES.items()}
+    if missing := [f.name for f in files.values() if not f.is_file()]:
+        raise FileNotFoundError(f"Zero-LEINR weights folder {path} lacks {', '.join(missing)}")
+    try:
+        check_weight_set(path, [f.name for f in files.values()])
+    except MixedWeightSetError as error:
+        raise CheckpointError(str(error)) from None
+    for name, file in files.items():
+        getattr(model, name).load_state_dict(_weights(file, read_checkpoint(file), _FOLDER_FILE_KINDS[name],
+                                                      "zero_leinr"))
+    return model
+
+
+def save_zero_leinr_weights(model: ZeroLEINR, folder) -> Path:
+    """The three networks as separate plain state dicts (the released layout) in ``folder``, written as
+    one set with a ``manifest.json`` of their hashes (``engine.weight_set.write_weight_set``)."""
+    return write_weight_set(folder, {file: getattr(model, name).state_dict()
+                                     for name, file in RELEASED_WEIGHT_FILES.items()})
+
+
+def load_training_state(path, model_name: str, device: str | torch.device) -> dict:
+    """The training state ``train.py`` wrote (``last.pth``) for ``model_name`` (``"iclr"`` or ``"zero_leinr"``),
+    for ``--resume``, its tensors on ``device``; its ``model`` has the released tensor names (``module.``
+    prefixes stripped) and shapes.
+
+    Raises ``CheckpointError`` (one line) for a folder, an unreadable file, plain weights, the other
+    model's state or a state missing entries; ``FileNotFoundError`` for a missing file.
+    """
     path = Path(path)
     if path.is_dir():
-        files = [path / name for name in RELEASED_WEIGHT_FILES.values()]
-        if missing := [f.name for f in files if not f.is_file()]:
-            raise FileNotFoundError(f"Zero-LEINR weights folder {path} lacks {', '.join(missing)}")
-        return model.load_released(*files)
-    return model.load_combined(load_state_dict_file(path))
+        inside = path / "last.pth"
+        hint = f"--resume {inside}" if inside.is_file() else "the last.pth file of a run (runs/<run>/last.pth)"
+        raise CheckpointError(f"{path} is a folder: pass {hint}")
+    state = read_checkpoint(path, device, what="--resume file")
+    wanted = TRAINING_STATE_OF[MODEL_KINDS[model_name]]
+    found = identify(state)
+    if found is not wanted:
+        other = _MODEL_OF.get(found)
+        if found is TRAINING_STATE_OF.get(MODEL_KINDS.get(other)):
+            advice = f"resume it with --model {other}"
+        else:
+            advice = "--resume takes the last.pth a run of train.py writes (runs/<run>/last.pth)"
+        if other is None:
+            raise CheckpointError(f"{path} is not {wanted.value} (it is {found.value}: "
+                                  f"{describe_mismatch(state, MODEL_KINDS[model_name])}): {advice}")
+        raise CheckpointError(f"{path} is {found.value}, not {wanted.value}: {advice}")
+    if missing := [key for key in TRAINING_STATE_KEYS[model_name] if key not in state]:
+        raise CheckpointError(f"{path} is an incomplete {_MODEL_NAMES[model_name]} training state (no "
+                              f"{', '.join(missing)}): pass the last.pth a run of train.py writes")
+    state["model"] = _weights(path, state["model"], MODEL_KINDS[model_name], model_name)
+    return state
 
-
-def load_zero_leinr(path, square_pad: bool = True) -> ZeroLEINR:
-    """A ``ZeroLEINR`` (CPU) with the weights at ``path`` (see ``load_zero_leinr_weights``)."""
-    return load_zero_leinr_weights(ZeroLEINR(square_pad=square_pad), path)

@@ -11,7 +11,8 @@ from data.pairing import pair_folders
 from loss import ICLRObjective
 from net import ICLR
 
-from .checkpoint import atomic_save, load_iclr_weights
+from .atomic_file import atomic_save
+from .checkpoint import load_iclr_weights, load_training_state
 from .distributed import DistributedContext
 from .epoch_progress import EpochBatches, EpochProgress
 from .inference import enhance_iclr
@@ -72,7 +73,7 @@ def _new_state(cfg: ICLRTrainConfig, device: torch.device):
     torch.manual_seed(cfg.seed)
     model = ICLR()
     if cfg.init_weights:
-        load_iclr_weights(model, cfg.init_weights)
+        load_iclr_weights(cfg.init_weights, model)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = warmup_cosine_scheduler(optimizer, cfg.epochs, cfg.eta_min, cfg.skip_zero_lr_epoch)
@@ -139,7 +140,7 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
     model, optimizer, scheduler = _new_state(cfg, device)
     history, best_psnr, start_epoch, saved_progress = [], -math.inf, 1, None
     if cfg.resume:
-        state = torch.load(cfg.resume, map_location=device, weights_only=False)
+        state = load_training_state(cfg.resume, "iclr", device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -17,7 +17,7 @@ from skimage.metrics import structural_similarity
 from torchvision.models import AlexNet_Weights
 from tqdm import tqdm
 
-from data.image_io import read_image_array
+from data.image_io import image_size, read_image_array
 
 
 def gt_mean_correct(pred_u8: np.ndarray, gt_u8: np.ndarray) -> np.ndarray:
@@ -132,27 +132,44 @@ def read_uint8(path: str | Path) -> np.ndarray:
 
 @dataclass
 class Measurement:
-    """Per-image records (``name``, ``gt`` and the scores of ``measure_images``), their means, and why
-    LPIPS is missing (None when it was measured)."""
+    """Per-image records (``name``, ``gt`` and the scores of ``measure_images``), their means, why
+    LPIPS is missing (None when it was measured) and how many predictions were resized to their GT."""
     records: list[dict]
     means: dict[str, float]
     lpips_note: str | None
+    resized: int
+
+
+def check_pair_sizes(pairs: list[tuple[Path, Path]]) -> None:
+    """Raise ``ValueError`` naming both files and their sizes for the first pair whose prediction and
+    ground truth differ in size (read from the file headers)."""
+    for pred_path, gt_path in pairs:
+        (ph, pw), (gh, gw) = image_size(pred_path), image_size(gt_path)
+        if (ph, pw) != (gh, gw):
+            raise ValueError(f"prediction {pred_path} is {pw}x{ph} (WxH) but its ground truth {gt_path} is {gw}x{gh}: "
+                             f"pass --resize_pred to resize predictions (bicubic) as the released script does")
 
 
 def measure_pairs(pairs: list[tuple[Path, Path]], use_lpips: bool = True, progress: bool = True,
-                  lpips_metric: LPIPSMetric | None = None) -> Measurement:
+                  lpips_metric: LPIPSMetric | None = None, resize_pred: bool = False) -> Measurement:
     """Measure (prediction file, ground-truth file) pairs; LPIPS uses ``lpips_metric`` or a new
-    ``LPIPSMetric()`` unless ``use_lpips`` is False."""
+    ``LPIPSMetric()`` unless ``use_lpips`` is False. A prediction whose size differs from its ground
+    truth's is an error (``check_pair_sizes``, before anything is measured) unless ``resize_pred``:
+    then it is resized (``resize_to``) and counted in ``Measurement.resized``."""
+    if not resize_pred:
+        check_pair_sizes(pairs)
     if use_lpips and lpips_metric is None:
         lpips_metric = LPIPSMetric()
     if not use_lpips:
         lpips_metric, note = None, "disabled"
     else:
         note = None if lpips_metric.available else f"unavailable: {lpips_metric.reason}"
-    records = []
+    records, resized = [], 0
     for pred_path, gt_path in tqdm(pairs, desc="measuring", unit="image", disable=not progress):
-        scores = measure_images(read_uint8(pred_path), read_uint8(gt_path), lpips_metric)
+        pred, gt = read_uint8(pred_path), read_uint8(gt_path)
+        resized += pred.shape != gt.shape
+        scores = measure_images(pred, gt, lpips_metric)
         records.append({"name": Path(pred_path).name, "gt": Path(gt_path).name, **scores})
     keys = [key for key in records[0] if key not in ("name", "gt")] if records else []
     means = {key: float(np.mean([record[key] for record in records])) for key in keys}
-    return Measurement(records, means, note)
+    return Measurement(records, means, note, resized)

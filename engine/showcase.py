@@ -7,9 +7,7 @@ from tqdm import tqdm
 from data.image_io import read_image, save_image
 from data.options import PRESETS
 from data.pairing import pair_folders
-from net import ICLR
-
-from .checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr
+from .checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
 from .inference import enhance_iclr, enhance_zero_leinr
 from .metrics import measure_pairs
 
@@ -32,8 +30,8 @@ def run_showcase(pairs_dir: Path = DEMO_PAIRS, output_dir: Path = Path("output/d
     (input | ICLR | Zero-LEINR | ground truth), and print PSNR/SSIM of the input and of both models."""
     pairs = pair_folders(pairs_dir / "low", pairs_dir / "high")
     lol = PRESETS["lol_v1"]
-    iclr = load_iclr_weights(ICLR(), weights["iclr"]).to(device)
-    zero_leinr = load_zero_leinr(weights["zero_leinr"]).to(device)
+    iclr = load_iclr_weights(weights["iclr"]).to(device)
+    zero_leinr = load_zero_leinr_weights(weights["zero_leinr"]).to(device)
     folders = {"ICLR": output_dir / "iclr", "Zero-LEINR (denoised)": output_dir / "zero_leinr"}
     for low, high in tqdm(pairs, desc="enhance", leave=False):
         image = read_image(low)

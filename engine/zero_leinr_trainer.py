@@ -12,11 +12,12 @@ from data.pairing import pair_folders
 from data.unpaired_dataset import UnpairedImageDataset
 from loss import CPLEBBranchLoss, TrainingNoise, draw_pair_choice, neighbor2neighbor_loss
 from net import ZeroLEINR
-from net.zero_leinr import RELEASED_WEIGHT_FILES
 
-from .checkpoint import atomic_save, load_zero_leinr_weights
+from .atomic_file import atomic_save
+from .checkpoint import load_training_state, load_zero_leinr_weights, save_zero_leinr_weights
 from .distributed import DistributedContext
 from .epoch_progress import EpochBatches, EpochProgress
+from .epoch_terms import EpochTerms
 from .performance import PerformanceOptions, apply_backend_flags, autocast, grad_scaler, prepare_input
 from .run_log import write_run_log
 from .run_outputs import TimeEstimate
@@ -71,14 +72,6 @@ class ZeroLEINRTrainConfig:
             return self.milestones
         r = self.epochs / 100
         return [int(20 * r) - 1, int(40 * r) - 1, int(60 * r) - 1, int(80 * r) - 1]
-
-
-def save_weights(model: ZeroLEINR, folder) -> Path:
-    """The three networks as separate plain state dicts (released layout) in ``folder``."""
-    folder = Path(folder)
-    for name, file in RELEASED_WEIGHT_FILES.items():
-        atomic_save(getattr(model, name).state_dict(), folder / file)
-    return folder
 
 
 def _finite(*values: torch.Tensor) -> bool:
@@ -175,8 +168,9 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
     ``max_nonfinite_steps`` of them in a row stop the run. After every epoch: the denoiser's
     MultiStepLR steps, validation (PSNR/SSIM of the 8-bit denoised output), the three networks of
     the best ``0.5·PSNR + 0.5·SSIM`` epoch go to ``weights_dir`` and the last epoch's to
-    ``<run_dir>/final``. ``<run_dir>/last.pth`` holds the full state (every ``save_every_iters``
-    batches too); ``resume`` continues from it.
+    ``<run_dir>/final`` (each folder written as one set, ``save_zero_leinr_weights``).
+    ``<run_dir>/last.pth`` holds the full state (every ``save_every_iters`` batches too, then with
+    the epoch's loss-term sums, ``EpochTerms``); ``resume`` continues from it.
     """
     ctx = ctx or DistributedContext(0, 1, torch.device(cfg.device))
     apply_backend_flags(cfg.performance)
@@ -190,16 +184,16 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
     torch.manual_seed(cfg.seed)
     model = ZeroLEINR(square_pad=cfg.square_pad)
     if cfg.init_weights:
-        load_zero_leinr_weights(model, cfg.init_weights)
+        load_zero_leinr_weights(cfg.init_weights, model)
     model.to(device)
     step = ZeroLEINRStep(cfg, model, ctx)
-    history, best_score, start_epoch, saved_progress, counter = [], -math.inf, 0, None, 0
+    history, best_score, start_epoch, saved_progress, saved_terms, counter = [], -math.inf, 0, None, None, 0
     if cfg.resume:
-        state = torch.load(cfg.resume, map_location=device, weights_only=False)
+        state = load_training_state(cfg.resume, "zero_leinr", device)
         model.load_state_dict(state["model"])
         step.load_state_dict(state["training"])
         history, best_score, counter = state["history"], state["best_score"], state["counter"]
-        start_epoch, saved_progress = state["epoch"] + 1, state.get("progress")
+        start_epoch, saved_progress, saved_terms = state["epoch"] + 1, state.get("progress"), state.get("epoch_terms")
         log(f"resumed from {cfg.resume} at epoch {start_epoch + 1}")
 
     train_set = UnpairedImageDataset(cfg.train_dirs, size=cfg.patch_size)
@@ -211,10 +205,11 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
         f"validation pairs: {len(val_pairs)}; noise {cfg.noisetype}"
         f"{' clamped to [0,1]' if cfg.clamp_noisy_input else ' (unclamped, as released)'}")
 
-    def save(epoch_done: int, progress: EpochProgress | None) -> None:
+    def save(epoch_done: int, progress: EpochProgress | None, epoch_terms: EpochTerms | None) -> None:
         if ctx.is_main:
             atomic_save({"model": model.state_dict(), "training": step.state_dict(), "epoch": epoch_done,
-                         "progress": progress.state_dict() if progress else None, "counter": counter,
+                         "progress": progress.state_dict() if progress else None,
+                         "epoch_terms": epoch_terms.state_dict() if epoch_terms else None, "counter": counter,
                          "history": history, "best_score": best_score, "config": asdict(cfg)}, state_path)
 
     estimate = TimeEstimate(cfg.epochs - start_epoch, log)
@@ -223,39 +218,37 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
         lr = step.optimizers[2].param_groups[0]["lr"]
         model.train()
         batches = loader.epoch(epoch0, progress, f"epoch {epoch0 + 1}/{cfg.epochs}", show=ctx.is_main)
-        skipped_in_a_row, skipped, sums = 0, 0, {}
+        epoch_terms = EpochTerms.from_state(saved_terms, epoch0)
         for clean in batches:
             terms = step(clean.to(device, non_blocking=True), counter, epoch0)
             counter += 2
             estimate.step_done(batches.total)
             if terms is None or math.isnan(terms["n2n"]):
-                skipped += 1
-                skipped_in_a_row += 1
-                if skipped_in_a_row >= cfg.max_nonfinite_steps:
+                epoch_terms.skip()
+                if epoch_terms.skipped_in_a_row >= cfg.max_nonfinite_steps:
                     raise TooManyNonFiniteSteps(
-                        f"{skipped_in_a_row} iterations in a row had non-finite losses or gradients (epoch "
-                        f"{epoch0 + 1}); the last good state is {state_path} — try --clamp_noisy_input")
+                        f"{epoch_terms.skipped_in_a_row} iterations in a row had non-finite losses or gradients "
+                        f"(epoch {epoch0 + 1}); the last good state is {state_path} — try --clamp_noisy_input")
             else:
-                skipped_in_a_row = 0
+                epoch_terms.skipped_in_a_row = 0
             if terms is None:
                 progress.iteration += 1
             else:
                 progress.record(terms["b1"] + terms["b2"] + (0.0 if math.isnan(terms["n2n"]) else terms["n2n"]))
-                for key, value in terms.items():
-                    sums[key] = sums.get(key, 0.0) + value
+                epoch_terms.add(terms)
                 batches.set_postfix(b1=f"{terms['b1']:.3f}", b2=f"{terms['b2']:.3f}", n2n=f"{terms['n2n']:.4f}",
                                     lr_n2n=f"{lr:.3g}")
             if cfg.save_every_iters and progress.iteration % cfg.save_every_iters == 0:
-                save(epoch0 - 1, progress)
+                save(epoch0 - 1, progress, epoch_terms)
         step.scheduler.step()
         row = {"epoch": epoch0 + 1, "lr_n2n": lr, "loss": ctx.all_mean(progress.mean_loss)}
-        row.update({f"loss_{k}": ctx.all_mean(v / max(progress.count, 1)) for k, v in sums.items()})
-        if skipped:
-            row["skipped_iterations"] = skipped
-            log(f"epoch {epoch0 + 1}: {skipped} iterations skipped for non-finite values")
+        row.update({f"loss_{k}": ctx.all_mean(v) for k, v in epoch_terms.means().items()})
+        if epoch_terms.skipped:
+            row["skipped_iterations"] = epoch_terms.skipped
+            log(f"epoch {epoch0 + 1}: {epoch_terms.skipped} iterations skipped for non-finite values")
 
         if ctx.is_main:
-            save_weights(model, final_dir)
+            save_zero_leinr_weights(model, final_dir)
             if val_pairs:
                 metrics = validate_zero_leinr(model, val_pairs)
                 row.update(metrics)
@@ -263,15 +256,15 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
                 log(f"epoch {epoch0 + 1}: loss {row['loss']:.4f}, psnr {metrics['psnr']:.4f}, ssim {metrics['ssim']:.4f}")
                 if score > best_score:
                     best_score = score
-                    save_weights(model, best_dir)
+                    save_zero_leinr_weights(model, best_dir)
                     log(f"new best 0.5·PSNR+0.5·SSIM {best_score:.4f} -> {best_dir}")
             history.append(row)
             write_run_log(history, run_dir, f"Zero-LEINR training ({run_dir.name})")
         else:
             history.append(row)
-        save(epoch0, None)
+        save(epoch0, None, None)
         ctx.barrier()
     if ctx.is_main and not val_pairs:
-        save_weights(model, best_dir)
+        save_zero_leinr_weights(model, best_dir)
     return {"history": history, "best_score": best_score, "final_dir": final_dir,
             "best_dir": best_dir, "state_path": state_path}

@@ -91,7 +91,8 @@ class ZeroLEINR(nn.Module):
         return self
 
     def save_released(self, b1_path, b2_path, denoiser_path) -> None:
-        """Write the three networks as separate state dicts, in the released layout."""
+        """Write the three networks as separate state dicts, in the released layout (three plain
+        ``torch.save``; ``engine.checkpoint.save_zero_leinr_weights`` writes a folder as one checked set)."""
         torch.save(self.enhancer_b1.state_dict(), b1_path)
         torch.save(self.enhancer_b2.state_dict(), b2_path)
         torch.save(self.denoiser.state_dict(), denoiser_path)

@@ -47,4 +47,4 @@ def test_zero_leinr_runs_on_two_processes(tmp_path):
     state, out = _run(args, tmp_path / "run", 2)
     assert state["epoch"] == 0 and state["counter"] == 2 and "x2" in out
     assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["Model_denoise.pth", "Model_enh_b1.pth",
-                                                                   "Model_enh_b2.pth"]
+                                                                   "Model_enh_b2.pth", "manifest.json"]

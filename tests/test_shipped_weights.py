@@ -8,7 +8,7 @@ import torch
 
 from data.image_io import read_image, to_uint8_round, to_uint8_truncate
 from data.options import PRESETS
-from engine.checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr
+from engine.checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
 from engine.inference import enhance_iclr, enhance_zero_leinr
 from engine.metrics import gt_mean_correct, psnr
 from net import ICLR
@@ -40,7 +40,7 @@ def test_shipped_files_load_strictly():
     state = torch.load(ICLR_FILE, map_location="cpu", weights_only=True)
     assert all(v.dtype == torch.float32 for v in state.values())
     ICLR().load_state_dict(state, strict=True)
-    load_zero_leinr(ZERO_LEINR_DIR)  # strict, every file of the released layout
+    load_zero_leinr_weights(ZERO_LEINR_DIR)  # strict, every file of the released layout
 
 
 def test_readme_lists_the_sha256_of_each_shipped_file():
@@ -50,7 +50,7 @@ def test_readme_lists_the_sha256_of_each_shipped_file():
 
 
 def test_shipped_iclr_beats_its_input_by_a_clear_margin():
-    model = load_iclr_weights(ICLR(), ICLR_FILE)
+    model = load_iclr_weights(ICLR_FILE)
     lol = PRESETS["lol_v1"]
     gains = [_gt_mean_psnr(enhance_iclr(model, low, lol.saturation_gain, lol.alpha), high) - _gt_mean_psnr(low, high)
              for low, high in _crops()]
@@ -58,7 +58,7 @@ def test_shipped_iclr_beats_its_input_by_a_clear_margin():
 
 
 def test_shipped_zero_leinr_brightens_without_turning_black():
-    model = load_zero_leinr(ZERO_LEINR_DIR)
+    model = load_zero_leinr_weights(ZERO_LEINR_DIR)
     for low, _ in _crops():
         _, denoised = enhance_zero_leinr(model, low)
         out = torch.from_numpy(to_uint8_round(denoised)).float() / 255
@@ -73,7 +73,7 @@ def test_torch_hub_loads_the_shipped_weights_offline(tmp_path):
     assert all(torch.equal(model.state_dict()[k], v) for k, v in shipped.items())
     zero_leinr = torch.hub.load(str(ROOT), "zero_leinr", source="local", pretrained=True, square_pad=False)
     assert zero_leinr.square_pad is False
-    expected = load_zero_leinr(ZERO_LEINR_DIR).state_dict()
+    expected = load_zero_leinr_weights(ZERO_LEINR_DIR).state_dict()
     assert all(torch.equal(zero_leinr.state_dict()[k], v) for k, v in expected.items())
 
 

@@ -1,0 +1,64 @@
+"""Atomic file writes: a temporary file beside the target, renamed over it, so a crash never leaves a torn file."""
+import glob
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+import torch
+
+
+def _temporary_name_pattern(path: Path) -> re.Pattern:
+    """Names ``tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp")`` gives: 8 random letters, digits or ``_``."""
+    return re.compile(re.escape(path.name) + r"\.[A-Za-z0-9_]{8}\.tmp")
+
+
+def remove_stale_temporaries(path) -> list[Path]:
+    """Delete the temporaries that interrupted atomic writes of ``path`` left beside it; returns them."""
+    path = Path(path)
+    pattern = _temporary_name_pattern(path)
+    stale = [p for p in path.parent.glob(glob.escape(path.name) + ".*.tmp") if pattern.fullmatch(p.name)]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable (no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, flush it to disk, then rename it over
+    ``path`` (creating parent folders). Temporaries of ``path`` left by interrupted earlier writes are
+    deleted first; this write's own is deleted if it fails or is interrupted."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    _sync_folder(path.parent)
+
+
+def atomic_save(obj, path) -> None:
+    """``torch.save(obj)`` to ``path`` through ``atomic_write``."""
+    atomic_write(path, lambda f: torch.save(obj, f))
