@@ -25,20 +25,23 @@ def output_stems(inputs: list[Path]) -> dict[Path, str]:
     return stems
 
 
-def _same_folder(a: Path, b: Path) -> bool:
-    if a.exists() and b.exists():
-        return os.path.samefile(a, b)
-    return a.resolve() == b.resolve()
+def _same_or_inside(target: Path, folder: Path) -> bool:
+    """True if ``target`` is ``folder`` or lies inside it, also through links."""
+    if target.exists() and folder.exists() and os.path.samefile(target, folder):
+        return True
+    return target.resolve().is_relative_to(folder.resolve())
 
 
 def check_output_folder(output_dir: Path, source_dirs: list[Path], subfolders: list[str]) -> None:
     """Raise ``OutputFolderError`` if ``output_dir`` or one of its ``subfolders`` (e.g. ``grid``) is one of
-    ``source_dirs`` (the inputs, the ground truth), also through links: outputs would replace them."""
+    ``source_dirs`` (the inputs, the ground truth) or inside one, also through links: outputs would replace
+    them, or mix with them."""
     for target in [output_dir] + [output_dir / name for name in subfolders]:
         for source in source_dirs:
-            if _same_folder(target, source):
-                raise OutputFolderError(f"output folder {target} is the image folder {source}: its images would be "
-                                        f"replaced by their outputs; choose another --output_dir")
+            if _same_or_inside(target, source):
+                raise OutputFolderError(f"output folder {target} is or lies inside the image folder {source}: its "
+                                        f"images would be replaced by their outputs or mixed with them; choose "
+                                        f"another --output_dir")
 
 
 def require_writable_folder(folder: Path) -> None:

@@ -177,7 +177,8 @@ def _snapshot(folder: Path) -> dict:
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
-@pytest.mark.parametrize("output", ["in", "in/../in", "link_to_in", "in_parent_grid"])
+@pytest.mark.parametrize("output", ["in", "in/../in", "link_to_in", "in_parent_grid", "in/enhanced",
+                                    "link_to_in/enhanced"])
 def test_eval_refuses_to_write_into_the_input_folder(iclr_run, monkeypatch, capsys, output):
     root, args = iclr_run
     (root / "link_to_in").symlink_to(root / "in")
@@ -190,7 +191,7 @@ def test_eval_refuses_to_write_into_the_input_folder(iclr_run, monkeypatch, caps
     monkeypatch.setattr(evaluate, "load_iclr_weights", lambda *a: pytest.fail("loaded weights before refusing"))
     assert evaluate.main(args + ["--output_dir", str(root / output)] + extra) == 2
     assert "would be replaced by their outputs" in one_line(capsys.readouterr().err)
-    assert _snapshot(root / "in") == before
+    assert _snapshot(root / "in") == before and not (root / "in" / "enhanced").exists()
 
 
 def test_eval_refuses_to_write_into_the_ground_truth_folder(checkpoints, tmp_path, capsys):
@@ -204,10 +205,10 @@ def test_eval_refuses_to_write_into_the_ground_truth_folder(checkpoints, tmp_pat
     assert _snapshot(data / "high") == before
 
 
-def test_eval_output_inside_the_input_folder_is_allowed(iclr_run):
+def test_eval_output_beside_the_input_folder_is_allowed(iclr_run):
     root, args = iclr_run
-    assert evaluate.main(args + ["--output_dir", str(root / "in" / "enhanced")]) == 0
-    assert sorted(p.name for p in (root / "in" / "enhanced").iterdir()) == ["a.png", "b.png"]
+    assert evaluate.main(args + ["--output_dir", str(root / "in_enhanced")]) == 0
+    assert sorted(p.name for p in (root / "in_enhanced").iterdir()) == ["a.png", "b.png"]
 
 
 def test_eval_keeps_both_inputs_sharing_a_name(iclr_run, capsys):
