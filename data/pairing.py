@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from .image_io import list_images, natural_key
+from .image_io import image_size, list_images, natural_key
 
 _PREFIX_AND_NUMBER = re.compile(r"[A-Za-z]*[_-]?(\d+)")
 _SHOWN_NAMES = 5
@@ -57,3 +57,9 @@ def require_same_size(low_path: Path, low_size: tuple[int, int], high_path: Path
     if tuple(low_size) != tuple(high_size):
         raise ValueError(f"image sizes differ within a pair: {low_path} is {low_size[1]}x{low_size[0]} (WxH), "
                          f"{high_path} is {high_size[1]}x{high_size[0]} (WxH)")
+
+
+def require_same_sizes(pairs: list[tuple[Path, Path]]) -> None:
+    """``require_same_size`` for every (low, high) pair, reading only the file headers."""
+    for low_path, high_path in pairs:
+        require_same_size(low_path, image_size(low_path), high_path, image_size(high_path))

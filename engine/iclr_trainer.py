@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from data.paired_dataset import PairedImageDataset
-from data.pairing import pair_folders
+from data.pairing import pair_folders, require_same_sizes
 from loss import ICLRObjective
 from net import ICLR
 
@@ -156,6 +156,7 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
     loader = EpochBatches(train_set, sampler, cfg.batch_size // ctx.world_size, cfg.max_iters_per_epoch,
                           cfg.workers, device.type == "cuda")
     val_pairs = pair_folders(cfg.val_low, cfg.val_high)
+    require_same_sizes(val_pairs)
     log(f"training pairs: {len(train_set)} ({cfg.train_low} | {cfg.train_high}); validation pairs: {len(val_pairs)}")
     objective = ICLRObjective(cfg.L2_weight, cfg.D_weight, cfg.E_weight, cfg.P_weight, cfg.CCL_weight,
                               cfg.HVI_weight, cfg.ccl_channel_roles, cfg.vgg_pretrained).to(device)

@@ -8,7 +8,7 @@ from torch.nn.utils import clip_grad_norm_
 from torch.optim.lr_scheduler import MultiStepLR
 from torch.utils.data import DistributedSampler
 
-from data.pairing import pair_folders
+from data.pairing import pair_folders, require_same_sizes
 from data.unpaired_dataset import UnpairedImageDataset
 from loss import CPLEBBranchLoss, TrainingNoise, draw_pair_choice, neighbor2neighbor_loss
 from net import ZeroLEINR
@@ -201,6 +201,7 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
     loader = EpochBatches(train_set, sampler, cfg.batch_size // ctx.world_size, cfg.max_iters_per_epoch,
                           cfg.workers, device.type == "cuda")
     val_pairs = pair_folders(cfg.val_input_dirs, cfg.val_gt_dirs) if cfg.val_input_dirs else []
+    require_same_sizes(val_pairs)
     log(f"training images: {len(train_set)} ({', '.join(map(str, cfg.train_dirs))}); "
         f"validation pairs: {len(val_pairs)}; noise {cfg.noisetype}"
         f"{' clamped to [0,1]' if cfg.clamp_noisy_input else ' (unclamped, as released)'}")

@@ -272,6 +272,25 @@ def measure_folders(tmp_path):
                       "--no_progress"]
 
 
+@pytest.mark.parametrize("model", ["iclr", "zero_leinr"])
+def test_training_refuses_a_validation_pair_of_two_sizes_before_training(tmp_path, model):
+    save_image(torch.rand(3, 40, 48), tmp_path / "low" / "1.png")
+    save_image(torch.rand(3, 40, 48), tmp_path / "high" / "1.png")
+    save_image(torch.rand(3, 40, 48), tmp_path / "val_low" / "1.png")
+    save_image(torch.rand(3, 32, 48), tmp_path / "val_high" / "1.png")
+    if model == "iclr":
+        cfg = ICLRTrainConfig(str(tmp_path / "low"), str(tmp_path / "high"), str(tmp_path / "val_low"),
+                              str(tmp_path / "val_high"), run_dir=str(tmp_path / "run"), P_weight=0.0, crop_size=32)
+        run = lambda: train_iclr(cfg, log=lambda *_: None)
+    else:
+        cfg = ZeroLEINRTrainConfig([str(tmp_path / "low")], str(tmp_path / "val_low"), str(tmp_path / "val_high"),
+                                   run_dir=str(tmp_path / "run"), workers=0)
+        run = lambda: train_zero_leinr(cfg, log=lambda *_: None)
+    with pytest.raises(ValueError, match="sizes differ within a pair: .*val_low/1.png is 48x40.*val_high/1.png is 48x32"):
+        run()
+    assert not (tmp_path / "run" / "last.pth").exists()
+
+
 def test_measure_size_mismatch_is_an_error(measure_folders, capsys):
     root, args = measure_folders
     Image.open(root / "pred" / "2.png").resize((24, 16)).save(root / "pred" / "2.png")
