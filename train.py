@@ -33,14 +33,19 @@ from loss import PretrainedWeightsUnavailable
 CONFIGS = {"iclr": ICLRTrainConfig, "zero_leinr": ZeroLEINRTrainConfig}
 
 
+def _default_value(model: str, name: str):
+    """The default of field ``name`` in the model's config dataclass (the released recipe)."""
+    return next(f.default for f in fields(CONFIGS[model]) if f.name == name)
+
+
 def _default(model: str, name: str) -> str:
-    """``(default X)`` for a help text, read from the model's config dataclass."""
-    value = next(f.default for f in fields(CONFIGS[model]) if f.name == name)
-    return f"(default {value})"
+    """``(default X)`` for a help text."""
+    return f"(default {_default_value(model, name)})"
 
 
 def _both(name: str) -> str:
-    return f"(default: ICLR {_default('iclr', name)[9:-1]}, Zero-LEINR {_default('zero_leinr', name)[9:-1]})"
+    """``(default: ICLR X, Zero-LEINR Y)`` for a help text of a flag both models read."""
+    return f"(default: ICLR {_default_value('iclr', name)}, Zero-LEINR {_default_value('zero_leinr', name)})"
 
 
 def build_parser() -> CommandLineParser:
