@@ -20,6 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from data.options import DEFAULT_DATA_ROOT, add_dataset_arguments, preset_from_args
+from engine.checkpoint import TRAINING_STATE_FILE
 from engine.command_line import CommandLineParser, non_negative_int, positive_int
 from engine.distributed import DistributedContext, init_distributed
 from engine.iclr_trainer import ICLRTrainConfig, NonFiniteLossError, train_iclr
@@ -250,7 +251,7 @@ def main(argv=None) -> int:
     state_path = None
     try:
         cfg = _config(model, values, preset, ctx)
-        state_path = Path(cfg.run_dir) / "last.pth"
+        state_path = Path(cfg.run_dir) / TRAINING_STATE_FILE
         check_run_outputs(cfg, overwrite=bool(values.get("overwrite")))
         if warning := gpu_sized_warning(cfg, ctx.device):
             say(warning)

@@ -91,9 +91,8 @@ def test_clamp_noisy_input_option():
 
 
 def test_resume_mid_epoch_equals_uninterrupted(folders, tmp_path, monkeypatch):
-    import engine.zero_leinr_trainer as trainer
     full = torch.load(train_zero_leinr(_cfg(folders, tmp_path / "full"), **QUIET)["state_path"], weights_only=False)
-    crash_after_mid_epoch_save(monkeypatch, trainer, epoch=1, iteration=1)
+    crash_after_mid_epoch_save(monkeypatch, epoch=1, iteration=1)
     with pytest.raises(KeyboardInterrupt):
         train_zero_leinr(_cfg(folders, tmp_path / "part", save_every_iters=1), **QUIET)
     monkeypatch.undo()
