@@ -54,7 +54,9 @@ def build_parser() -> CommandLineParser:
                    help="named preset under the flags: released (default), cpu (2 CPU cores, README 'Weights'), demo")
     p.add_argument("--demo", action="store_true", help="= --recipe demo: train briefly on demo/, no downloads")
     p.add_argument("--lr", type=float, help="ICLR: peak lr; Zero-LEINR: enhancer lr " + _both("lr"))
-    p.add_argument("--threads", dest="workers", type=non_negative_int, help="DataLoader workers " + _both("workers"))
+    p.add_argument("--threads", dest="workers", type=non_negative_int,
+                   help="DataLoader worker processes reading the training images (0: the training process reads "
+                        "them; not a CPU thread count) " + _both("workers"))
     p.add_argument("--seed", type=int, help=_both("seed"))
     p.add_argument("--device", default=None, help="cuda, cuda:1, cpu ... (default: CUDA when available; "
                                                   "under torchrun each process takes cuda:<LOCAL_RANK>)")
