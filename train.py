@@ -20,6 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from data.options import DEFAULT_DATA_ROOT, add_dataset_arguments, preset_from_args
+from engine.checkpoint import TRAINING_STATE_FILE
 from engine.command_line import CommandLineParser, non_negative_int, positive_int
 from engine.distributed import DistributedContext, init_distributed
 from engine.iclr_trainer import ICLRTrainConfig, NonFiniteLossError, train_iclr
@@ -31,6 +32,7 @@ from engine.zero_leinr_trainer import TooManyNonFiniteSteps, ZeroLEINRTrainConfi
 from loss import PretrainedWeightsUnavailable
 
 CONFIGS = {"iclr": ICLRTrainConfig, "zero_leinr": ZeroLEINRTrainConfig}
+TRAIN_DEMO_OUTPUT = "output/train_demo"  # beside make demo's output/demo, never in it
 
 
 def _default_value(model: str, name: str):
@@ -58,7 +60,9 @@ def build_parser() -> CommandLineParser:
                    help="named preset under the flags: released (default), cpu (2 CPU cores, README 'Weights'), demo")
     p.add_argument("--demo", action="store_true", help="= --recipe demo: train briefly on demo/, no downloads")
     p.add_argument("--lr", type=float, help="ICLR: peak lr; Zero-LEINR: enhancer lr " + _both("lr"))
-    p.add_argument("--threads", dest="workers", type=non_negative_int, help="DataLoader workers " + _both("workers"))
+    p.add_argument("--threads", dest="workers", type=non_negative_int,
+                   help="DataLoader worker processes reading the training images (0: the training process reads "
+                        "them; not a CPU thread count) " + _both("workers"))
     p.add_argument("--seed", type=int, help=_both("seed"))
     p.add_argument("--device", default=None, help="cuda, cuda:1, cpu ... (default: CUDA when available; "
                                                   "under torchrun each process takes cuda:<LOCAL_RANK>)")
@@ -214,9 +218,9 @@ def _enhance_test_folder(model: str, result: dict, values: dict, preset, demo: b
     import eval as evaluate
     import measure
     if model == "iclr":
-        evaluate.main(["--lol_v1", "--data_root", "demo", "--weights", str(result["best_path"]),
-                       "--output_dir", "output/demo", "--grid", "--device", str(device)])
-        return measure.main(["--pred_dir", "output/demo", "--gt_dir", preset.test_high, "--no_lpips"])
+        code = evaluate.main(["--lol_v1", "--data_root", values["data_root"], "--weights", str(result["best_path"]),
+                              "--output_dir", TRAIN_DEMO_OUTPUT, "--grid", "--device", str(device)])
+        return code or measure.main(["--pred_dir", TRAIN_DEMO_OUTPUT, "--gt_dir", preset.test_high, "--no_lpips"])
     test_dir = Path(values.get("test_dirs") or preset.test_low)
     lol = test_dir / "LOL_dataset" / "eval15" / "low"
     out = Path(result["final_dir"]).parent / "test"
@@ -255,7 +259,7 @@ def main(argv=None) -> int:
     state_path = None
     try:
         cfg = _config(model, values, preset, ctx)
-        state_path = Path(cfg.run_dir) / "last.pth"
+        state_path = Path(cfg.run_dir) / TRAINING_STATE_FILE
         check_run_outputs(cfg, overwrite=bool(values.get("overwrite")))
         if warning := gpu_sized_warning(cfg, ctx.device):
             say(warning)

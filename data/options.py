@@ -48,10 +48,10 @@ _FLAGS = {
 }
 
 
-def add_dataset_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the mutually exclusive dataset flags (stored as ``args.dataset``, a ``PRESETS`` key or None)
     and ``--data_root``."""
-    group = parser.add_mutually_exclusive_group(required=required)
+    group = parser.add_mutually_exclusive_group()
     for name, (flags, description) in _FLAGS.items():
         group.add_argument(*flags, dest="dataset", action="store_const", const=name, help=description)
     parser.add_argument("--data_root", default=DEFAULT_DATA_ROOT,

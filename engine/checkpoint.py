@@ -1,14 +1,18 @@
-"""Reading weights and training states strictly, with one-line errors that say what a file is, and
-writing Zero-LEINR's weight folder as one consistent set."""
+"""Every weight file and training state the project reads or writes: strict loading with one-line errors
+that say what a file is, ICLR's state dict, Zero-LEINR's weight folder written as one consistent set, and
+the resumable ``last.pth`` of ``train.py``."""
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
 from net import ICLR, ZeroLEINR
-from net.zero_leinr import RELEASED_WEIGHT_FILES, strip_module_prefix
+from net.zero_leinr import RELEASED_WEIGHT_FILES
 
-from .checkpoint_kind import (TRAINING_STATE_OF, CheckpointKind, describe_mismatch, identify, shape_mismatches)
+from .atomic_file import atomic_save
+from .checkpoint_kind import (TRAINING_STATE_OF, CheckpointKind, describe_mismatch, identify, is_state_dict,
+                              shape_mismatches)
 from .weight_set import MixedWeightSetError, check_weight_set, write_weight_set
 
 MODEL_KINDS = {"iclr": CheckpointKind.ICLR_WEIGHTS, "zero_leinr": CheckpointKind.ZERO_LEINR_WEIGHTS}
@@ -28,11 +32,28 @@ _WHAT_TO_PASS = {"iclr": "ICLR weights (a state dict such as the authors' best.p
                                f"or one combined state dict)"}
 
 SHIPPED_WEIGHTS = {"iclr": "weights/best.pth", "zero_leinr": "weights/zero_leinr"}
+# The training state of a run, in its run folder (``train.py --run_dir``).
+TRAINING_STATE_FILE = "last.pth"
 
 
 class CheckpointError(ValueError):
     """A weights or training-state file that cannot be used as asked; the message is one line naming
     the file, what it is, and what to pass instead."""
+
+
+def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict:
+    """Drop a leading ``module.`` (DataParallel / DistributedDataParallel) from every key."""
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state_dict.items()}
+
+
+def _plain_names(obj):
+    """A loaded checkpoint with the ``module.`` prefixes of its tensor names stripped: a state dict's own,
+    a training state's ``model``'s; anything else as it is. ``checkpoint_kind`` expects plain names."""
+    if is_state_dict(obj):
+        return strip_module_prefix(obj)
+    if isinstance(obj, Mapping) and is_state_dict(obj.get("model")):
+        return {**obj, "model": strip_module_prefix(obj["model"])}
+    return obj
 
 
 def _unreadable_reason(path: Path, error: Exception) -> str:
@@ -84,6 +105,7 @@ def _wrong_kind(path: Path, found: CheckpointKind, expected: CheckpointKind, obj
 def _weights(path: Path, obj, expected: CheckpointKind, model_name: str) -> dict:
     """The state dict of ``expected`` kind in ``obj`` (also inside a training state of that model),
     ``module.`` prefixes stripped and shapes checked; ``CheckpointError`` otherwise."""
+    obj = _plain_names(obj)
     found = identify(obj)
     if found is TRAINING_STATE_OF.get(expected):
         obj, found = obj["model"], expected
@@ -92,7 +114,7 @@ def _weights(path: Path, obj, expected: CheckpointKind, model_name: str) -> dict
     if mismatches := shape_mismatches(obj, expected):
         raise CheckpointError(f"{path} has the tensor names of {expected.value} but {len(mismatches)} of other shapes "
                               f"({mismatches[0]}): weights of another configuration")
-    return strip_module_prefix(obj)
+    return obj
 
 
 def load_iclr_weights(path, model: ICLR | None = None) -> ICLR:
@@ -140,9 +162,16 @@ def load_zero_leinr_weights(path, model: ZeroLEINR | None = None) -> ZeroLEINR:
     return model
 
 
+def save_iclr_weights(model: ICLR, path) -> Path:
+    """ICLR's plain state dict (the layout of the authors' ``best.pth``), written atomically to ``path``."""
+    atomic_save(model.state_dict(), path)
+    return Path(path)
+
+
 def save_zero_leinr_weights(model: ZeroLEINR, folder) -> Path:
-    """The three networks as separate plain state dicts (the released layout) in ``folder``, written as
-    one set with a ``manifest.json`` of their hashes (``engine.weight_set.write_weight_set``)."""
+    """The three networks as separate plain state dicts (the released layout, ``RELEASED_WEIGHT_FILES``) in
+    ``folder``, written as one set with a ``manifest.json`` of their hashes (``engine.weight_set``); the
+    one way this project writes Zero-LEINR weights."""
     return write_weight_set(folder, {file: getattr(model, name).state_dict()
                                      for name, file in RELEASED_WEIGHT_FILES.items()})
 
@@ -157,10 +186,10 @@ def load_training_state(path, model_name: str, device: str | torch.device) -> di
     """
     path = Path(path)
     if path.is_dir():
-        inside = path / "last.pth"
+        inside = path / TRAINING_STATE_FILE
         hint = f"--resume {inside}" if inside.is_file() else "the last.pth file of a run (runs/<run>/last.pth)"
         raise CheckpointError(f"{path} is a folder: pass {hint}")
-    state = read_checkpoint(path, device, what="--resume file")
+    state = _plain_names(read_checkpoint(path, device, what="--resume file"))
     wanted = TRAINING_STATE_OF[MODEL_KINDS[model_name]]
     found = identify(state)
     if found is not wanted:
@@ -179,3 +208,8 @@ def load_training_state(path, model_name: str, device: str | torch.device) -> di
     state["model"] = _weights(path, state["model"], MODEL_KINDS[model_name], model_name)
     return state
 
+
+def save_training_state(state: dict, path) -> None:
+    """A training state (``last.pth``: ``{"model": state dict, ...}`` with the entries ``TRAINING_STATE_KEYS``
+    names) written atomically to ``path``: a kill leaves the previous state whole."""
+    atomic_save(state, path)

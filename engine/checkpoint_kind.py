@@ -1,5 +1,6 @@
 """What a loaded checkpoint holds: weights of ICLR or Zero-LEINR (whole or one network), a training
-state of either, or something else, recognised by its tensor names."""
+state of either, or something else, recognised by its tensor names (given without ``module.``
+prefixes: ``engine.checkpoint`` strips them before asking)."""
 from collections.abc import Mapping
 from enum import Enum
 from functools import cache
@@ -7,7 +8,6 @@ from functools import cache
 import torch
 
 from net import ICLR, ZeroLEINR
-from net.zero_leinr import strip_module_prefix
 
 _SHOWN_KEYS = 3
 
@@ -51,11 +51,10 @@ def is_state_dict(obj) -> bool:
 
 
 def identify(obj) -> CheckpointKind:
-    """The kind of a ``torch.load`` result: plain weights match one signature's names exactly
-    (``module.`` prefixes ignored); a training state is a mapping whose ``model`` is ICLR or
-    Zero-LEINR weights."""
+    """The kind of a ``torch.load`` result: plain weights match one signature's names exactly;
+    a training state is a mapping whose ``model`` is ICLR or Zero-LEINR weights."""
     if is_state_dict(obj):
-        names = set(strip_module_prefix(obj))
+        names = set(obj)
         return next((kind for kind, signature in signatures().items() if names == signature.keys()),
                     CheckpointKind.OTHER_STATE_DICT)
     if isinstance(obj, Mapping) and is_state_dict(obj.get("model")):
@@ -73,7 +72,7 @@ def describe_mismatch(obj, kind: CheckpointKind) -> str:
     """How ``obj`` (not of ``kind``, one of the plain-weights kinds) differs from it, for an error message:
     the missing and unexpected tensor names of a state dict, or the type and keys of anything else."""
     if is_state_dict(obj):
-        names, expected = set(strip_module_prefix(obj)), signatures()[kind].keys()
+        names, expected = set(obj), signatures()[kind].keys()
         missing, unexpected = expected - names, names - expected
         if not names & expected:
             return f"a state dict of {len(names)} tensors, none named as in {kind.value} ({_some(names)})"
@@ -90,4 +89,4 @@ def shape_mismatches(state_dict: Mapping[str, torch.Tensor], kind: CheckpointKin
     of ``kind`` (names already matching) whose shape differs from the released configuration."""
     signature = signatures()[kind]
     return [f"{name}: {tuple(tensor.shape)} in the file, {signature[name]} in the model"
-            for name, tensor in strip_module_prefix(state_dict).items() if tuple(tensor.shape) != signature[name]]
+            for name, tensor in state_dict.items() if tuple(tensor.shape) != signature[name]]

@@ -22,6 +22,11 @@ class DistributedContext:
     world_size: int
     device: torch.device
 
+    @classmethod
+    def single_process(cls, device: str | torch.device) -> "DistributedContext":
+        """The context of a plain ``python train.py`` (or a test) on ``device``."""
+        return cls(0, 1, torch.device(device))
+
     @property
     def enabled(self) -> bool:
         return self.world_size > 1

@@ -14,9 +14,14 @@ class EpochProgress:
     count: int = 0
 
     def record(self, loss: float) -> None:
+        """One batch done with this loss."""
         self.iteration += 1
         self.loss_sum += loss
         self.count += 1
+
+    def skip(self) -> None:
+        """One batch done without a loss (its update was skipped)."""
+        self.iteration += 1
 
     @property
     def mean_loss(self) -> float:

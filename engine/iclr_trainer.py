@@ -1,25 +1,22 @@
-"""The ICLR training loop (spec §5): resumable, validated every ``snapshots`` epochs."""
-import math
-from dataclasses import asdict, dataclass, field
+"""ICLR's training task (spec §5): its config, one optimisation step, validation every ``snapshots`` epochs;
+the loop itself is ``engine.training_loop``."""
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.utils.data import DistributedSampler
 
 from data.paired_dataset import PairedImageDataset
 from data.pairing import pair_folders, require_same_sizes
 from loss import ICLRObjective
 from net import ICLR
 
-from .atomic_file import atomic_save
-from .checkpoint import load_iclr_weights, load_training_state
+from .checkpoint import load_iclr_weights, save_iclr_weights
 from .distributed import DistributedContext
-from .epoch_progress import EpochBatches, EpochProgress
 from .inference import enhance_iclr
-from .performance import PerformanceOptions, apply_backend_flags, autocast, grad_scaler, prepare_input
-from .run_log import write_run_log
-from .run_outputs import TimeEstimate
+from .performance import PerformanceOptions, autocast, grad_scaler, prepare_input
 from .schedule import warmup_cosine_scheduler
+from .training_loop import TrainingLoop
+from .training_task import StepResult
 from .validation import validate_pairs
 
 
@@ -68,18 +65,6 @@ class ICLRTrainConfig:
         return Path(self.best_path) if self.best_path else Path(self.run_dir) / "best.pth"
 
 
-def _new_state(cfg: ICLRTrainConfig, device: torch.device):
-    """Model (seeded init, or ``init_weights``), a fresh Adam and the warm-up + cosine schedule."""
-    torch.manual_seed(cfg.seed)
-    model = ICLR()
-    if cfg.init_weights:
-        load_iclr_weights(cfg.init_weights, model)
-    model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = warmup_cosine_scheduler(optimizer, cfg.epochs, cfg.eta_min, cfg.skip_zero_lr_epoch)
-    return model, optimizer, scheduler
-
-
 class ICLRStep:
     """One optimisation step of spec §5: ``objective(model(low), high, model.HVIT)``, backward, update.
 
@@ -114,97 +99,99 @@ class ICLRStep:
         return loss.item()
 
 
+class ICLRTask:
+    """ICLR's part of a training run (``engine.training_task.TrainingTask``): Adam with the warm-up + cosine
+    ``LambdaLR`` stepped per epoch, paired crops, a non-finite loss stops the run (``NonFiniteLossError``),
+    validation and ``weights/epoch_<N>.pth`` every ``snapshots`` epochs and at the last, best by the
+    GT-mean PSNR. Its ``last.pth`` entries: ``optimizer``, ``scheduler``, ``scaler``."""
+    title, first_epoch, best_key, score_name = "ICLR", 1, "best_psnr", "PSNR"
+
+    def __init__(self, cfg: ICLRTrainConfig, lpips_metric, log, ctx: DistributedContext):
+        self.cfg, self.lpips_metric, self.ctx = cfg, lpips_metric, ctx
+        torch.manual_seed(cfg.seed)
+        self.model = ICLR()
+        if cfg.init_weights:
+            load_iclr_weights(cfg.init_weights, self.model)
+        self.model.to(ctx.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.scheduler = warmup_cosine_scheduler(self.optimizer, cfg.epochs, cfg.eta_min, cfg.skip_zero_lr_epoch)
+        self.train_set = PairedImageDataset(cfg.train_low, cfg.train_high, crop_size=cfg.crop_size, flip=True,
+                                            seed=cfg.seed, cache=cfg.cache_images)
+        self.val_pairs = pair_folders(cfg.val_low, cfg.val_high)
+        require_same_sizes(self.val_pairs)
+        log(f"training pairs: {len(self.train_set)} ({cfg.train_low} | {cfg.train_high}); "
+            f"validation pairs: {len(self.val_pairs)}")
+        objective = ICLRObjective(cfg.L2_weight, cfg.D_weight, cfg.E_weight, cfg.P_weight, cfg.CCL_weight,
+                                  cfg.HVI_weight, cfg.ccl_channel_roles, cfg.vgg_pretrained).to(ctx.device)
+        self.update = ICLRStep(self.model, objective, self.optimizer, cfg.performance, ctx)
+        self.lr = self.optimizer.param_groups[0]["lr"]
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.update.scaler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.update.scaler.load_state_dict(state["scaler"])
+
+    def begin_epoch(self, epoch: int) -> dict[str, float]:
+        self.lr = self.optimizer.param_groups[0]["lr"]
+        return {"lr": self.lr}
+
+    def step(self, batch, epoch: int) -> StepResult:
+        """``batch``: low (B,3,H,W), high (B,3,H,W) in [0,1] and the pairs' names."""
+        low, high, _ = batch
+        loss = self.update(low, high)
+        if loss is None:
+            return StepResult(None, finite=False)
+        return StepResult(loss, postfix={"loss": f"{loss:.4f}", "lr": f"{self.lr:.3g}"})
+
+    def on_non_finite(self, batch, epoch_number: int, last_good_state: str) -> None:
+        raise NonFiniteLossError(f"non-finite loss at epoch {epoch_number}, batch {list(batch[2])}; "
+                                 f"the last good state is {last_good_state}")
+
+    def end_epoch(self, epoch_number: int) -> dict[str, float]:
+        self.scheduler.step()
+        return {}
+
+    def _snapshot(self, epoch_number: int) -> bool:
+        return epoch_number % self.cfg.snapshots == 0 or epoch_number == self.cfg.epochs
+
+    def save_epoch_weights(self, epoch_number: int) -> None:
+        if self._snapshot(epoch_number):
+            save_iclr_weights(self.model, Path(self.cfg.run_dir) / "weights" / f"epoch_{epoch_number}.pth")
+
+    def validate(self, epoch_number: int) -> dict[str, float] | None:
+        if not self._snapshot(epoch_number):
+            return None
+        cfg = self.cfg
+        return validate_pairs(lambda img: enhance_iclr(self.model, img, cfg.saturation_gain, cfg.alpha,
+                                                       cfg.performance), self.val_pairs, self.lpips_metric)
+
+    def score(self, metrics: dict[str, float]) -> float:
+        return metrics["psnr_gt_mean"]
+
+    def save_best(self) -> Path:
+        return save_iclr_weights(self.model, self.cfg.best_weights_path())
+
+
 def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: DistributedContext | None = None) -> dict:
     """Run (or resume) training; returns ``{"history", "best_psnr", "run_dir", "best_path", "state_path"}``.
 
-    The full training state (model, optimizer, scheduler, epoch, position inside the epoch,
-    history) is written atomically to ``<run_dir>/last.pth`` after every epoch and every
-    ``save_every_iters`` batches. The epoch's order comes from a ``DistributedSampler`` seeded with
-    ``seed`` and each sample's crop and flips from ``(seed, epoch, index)``, so a resumed run
-    (from an epoch end or mid-epoch) repeats an uninterrupted one exactly.
-
-    Under ``torchrun`` (``ctx.world_size`` > 1) each process takes ``batch_size / world_size``
-    samples of every global batch and DistributedDataParallel averages the gradients; rank 0
-    alone writes files and validates.
+    ``engine.training_loop`` runs the epochs: ``<run_dir>/last.pth`` (model, optimizer, scheduler, epoch,
+    position inside the epoch, history) after every epoch and every ``save_every_iters`` batches; a
+    resumed run (from an epoch end or mid-epoch) repeats an uninterrupted one exactly (each sample's
+    crop and flips come from ``(seed, epoch, index)``). Under ``torchrun`` DistributedDataParallel
+    averages the gradients of the processes' parts of each global batch.
 
     ``performance`` (default: faithful fp32 eager) may add channels_last, autocast (the HVI
     math stays fp32; fp16 uses a GradScaler), ``torch.compile`` of the training forward and
     cuDNN autotuning; weights and checkpoints keep the plain ``ICLR`` keys.
     """
-    ctx = ctx or DistributedContext(0, 1, torch.device(cfg.device))
-    if cfg.batch_size % ctx.world_size:
-        raise ValueError(f"--batch_size {cfg.batch_size} is not divisible by the {ctx.world_size} processes")
-    device = ctx.device
-    run_dir = Path(cfg.run_dir)
-    state_path, best_path = run_dir / "last.pth", cfg.best_weights_path()
-    model, optimizer, scheduler = _new_state(cfg, device)
-    history, best_psnr, start_epoch, saved_progress = [], -math.inf, 1, None
-    if cfg.resume:
-        state = load_training_state(cfg.resume, "iclr", device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        history, best_psnr, start_epoch = state["history"], state["best_psnr"], state["epoch"] + 1
-        saved_progress = state.get("progress")
-        done = saved_progress["iteration"] if saved_progress and saved_progress["epoch"] == start_epoch else 0
-        log(f"resumed from {cfg.resume} at epoch {start_epoch}, batch {done}")
-    opts = cfg.performance
-    apply_backend_flags(opts)
-    train_set = PairedImageDataset(cfg.train_low, cfg.train_high, crop_size=cfg.crop_size, flip=True, seed=cfg.seed,
-                                   cache=cfg.cache_images)
-    sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed)
-    loader = EpochBatches(train_set, sampler, cfg.batch_size // ctx.world_size, cfg.max_iters_per_epoch,
-                          cfg.workers, device.type == "cuda")
-    val_pairs = pair_folders(cfg.val_low, cfg.val_high)
-    require_same_sizes(val_pairs)
-    log(f"training pairs: {len(train_set)} ({cfg.train_low} | {cfg.train_high}); validation pairs: {len(val_pairs)}")
-    objective = ICLRObjective(cfg.L2_weight, cfg.D_weight, cfg.E_weight, cfg.P_weight, cfg.CCL_weight,
-                              cfg.HVI_weight, cfg.ccl_channel_roles, cfg.vgg_pretrained).to(device)
-    step = ICLRStep(model, objective, optimizer, opts, ctx)
-    if cfg.resume and state.get("scaler"):
-        step.scaler.load_state_dict(state["scaler"])
-
-    def save(epoch_done: int, progress: EpochProgress | None) -> None:
-        if ctx.is_main:
-            atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "scaler": step.scaler.state_dict(), "epoch": epoch_done,
-                         "progress": progress.state_dict() if progress else None, "history": history,
-                         "best_psnr": best_psnr, "config": asdict(cfg)}, state_path)
-
-    estimate = TimeEstimate(cfg.epochs - start_epoch + 1, log)
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        progress = EpochProgress.from_state(saved_progress, epoch)
-        lr = optimizer.param_groups[0]["lr"]
-        model.train()
-        batches = loader.epoch(epoch, progress, f"epoch {epoch}/{cfg.epochs}", show=ctx.is_main)
-        for low, high, names in batches:
-            loss = step(low, high)
-            if loss is None:
-                raise NonFiniteLossError(
-                    f"non-finite loss at epoch {epoch}, batch {list(names)}; "
-                    f"the last good state is {state_path if state_path.exists() else 'not yet written'}")
-            progress.record(loss)
-            estimate.step_done(batches.total)
-            batches.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.3g}")
-            if cfg.save_every_iters and progress.iteration % cfg.save_every_iters == 0:
-                save(epoch - 1, progress)
-        scheduler.step()
-        row = {"epoch": epoch, "lr": lr, "loss": ctx.all_mean(progress.mean_loss)}
-
-        if ctx.is_main and (epoch % cfg.snapshots == 0 or epoch == cfg.epochs):
-            atomic_save(model.state_dict(), run_dir / "weights" / f"epoch_{epoch}.pth")
-            metrics = validate_pairs(
-                lambda img: enhance_iclr(model, img, cfg.saturation_gain, cfg.alpha, opts), val_pairs, lpips_metric)
-            row.update(metrics)
-            log(f"epoch {epoch}: loss {row['loss']:.4f}, " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-            if metrics["psnr_gt_mean"] > best_psnr:
-                best_psnr = metrics["psnr_gt_mean"]
-                atomic_save(model.state_dict(), best_path)
-                log(f"new best PSNR {best_psnr:.4f} -> {best_path}")
-        history.append(row)
-        if ctx.is_main:
-            write_run_log(history, run_dir, f"ICLR training ({run_dir.name})")
-        save(epoch, None)
-        ctx.barrier()
-    return {"history": history, "best_psnr": best_psnr, "run_dir": run_dir,
-            "best_path": best_path, "state_path": state_path}
+    ctx = ctx or DistributedContext.single_process(cfg.device)
+    loop = TrainingLoop(cfg, "iclr", ctx, log)
+    run = loop.run(ICLRTask(cfg, lpips_metric, log, ctx))
+    return {"history": run.history, "best_psnr": run.best_score, "run_dir": Path(cfg.run_dir),
+            "best_path": cfg.best_weights_path(), "state_path": run.state_path}

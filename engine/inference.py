@@ -27,11 +27,11 @@ def enhance_iclr(model: nn.Module, image: torch.Tensor, saturation_gain: float =
     return out.squeeze(0).float().clamp(0, 1).cpu()
 
 
-def enhance_zero_leinr(model: nn.Module, image: torch.Tensor, square_pad: bool | None = None,
-                       opts: PerformanceOptions | None = None):
+def enhance_zero_leinr(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions | None = None):
     """(3,H,W) RGB in [0,1] (any size) -> ``(fused, denoised)``, each (3,H,W) float32 on the CPU, batch 1.
 
-    ``fused`` is the unclamped CPLEB output (spec §1.1), ``denoised`` the final image in [0,1].
+    ``fused`` is the unclamped CPLEB output (spec §1.1), ``denoised`` the final image in [0,1];
+    the denoiser's padding is the model's own (``ZeroLEINR.square_pad``).
     Autocast (``opts``) covers the denoiser only: the 8 curve iterations and the 8-bit
     quantisation need fp32.
     """
@@ -40,5 +40,5 @@ def enhance_zero_leinr(model: nn.Module, image: torch.Tensor, square_pad: bool |
     with inference_context(opts):
         fused = model.fuse(x)
         with autocast(opts, x.device):
-            denoised = model.denoise(fused, square_pad)
+            denoised = model.denoise(fused)
     return fused.squeeze(0).float().cpu(), denoised.squeeze(0).float().cpu()

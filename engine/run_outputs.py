@@ -4,6 +4,8 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import TRAINING_STATE_FILE
+
 # Measured on 2 AMD EPYC cores (AVX2), one step of --recipe cpu: (seconds with 2 threads, peak RSS GiB).
 CPU_RECIPE_STEP = {"iclr": (12.0, 6.5), "zero_leinr": (4.1, 1.8)}
 CPU_RECIPE_PIXELS = 8 * 128 * 128
@@ -15,7 +17,7 @@ def check_run_outputs(cfg, overwrite: bool) -> None:
     Resuming (``cfg.resume``) continues the run that wrote them; ``overwrite`` allows replacing them."""
     if overwrite or cfg.resume:
         return
-    state = Path(cfg.run_dir) / "last.pth"
+    state = Path(cfg.run_dir) / TRAINING_STATE_FILE
     if state.exists():
         raise FileExistsError(f"{cfg.run_dir} holds an earlier run ({state}): continue it with --resume {state}, "
                               f"start over with --overwrite, or choose another --run_dir")

@@ -1,26 +1,24 @@
-"""The Zero-LEINR training loop (spec §4, §6): three optimisers, resumable, validated every epoch."""
+"""Zero-LEINR's training task (spec §4, §6): its config, one iteration of three optimisers, validation every
+epoch; the loop itself is ``engine.training_loop``."""
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch.nn.utils import clip_grad_norm_
 from torch.optim.lr_scheduler import MultiStepLR
-from torch.utils.data import DistributedSampler
 
 from data.pairing import pair_folders, require_same_sizes
 from data.unpaired_dataset import UnpairedImageDataset
 from loss import CPLEBBranchLoss, TrainingNoise, draw_pair_choice, neighbor2neighbor_loss
 from net import ZeroLEINR
 
-from .atomic_file import atomic_save
-from .checkpoint import load_training_state, load_zero_leinr_weights, save_zero_leinr_weights
+from .checkpoint import load_zero_leinr_weights, save_zero_leinr_weights
 from .distributed import DistributedContext
-from .epoch_progress import EpochBatches, EpochProgress
 from .epoch_terms import EpochTerms
-from .performance import PerformanceOptions, apply_backend_flags, autocast, grad_scaler, prepare_input
-from .run_log import write_run_log
-from .run_outputs import TimeEstimate
+from .performance import PerformanceOptions, autocast, grad_scaler, prepare_input
+from .training_loop import TrainingLoop
+from .training_task import StepResult
 from .zero_leinr_validation import validate_zero_leinr
 
 
@@ -44,7 +42,6 @@ class ZeroLEINRTrainConfig:
     grad_clip: float = 0.1
     lr_n2n: float = 1e-4
     gamma: float = 0.5
-    milestones: list[int] | None = None
     noisetype: str = "poisson5_50"
     clamp_noisy_input: bool = False
     well_exposure: float = 0.6
@@ -66,10 +63,12 @@ class ZeroLEINRTrainConfig:
         """The folder of the best epoch's three networks: ``weights_dir``, by default ``<run_dir>/best``."""
         return Path(self.weights_dir) if self.weights_dir else Path(self.run_dir) / "best"
 
+    def final_weights_path(self) -> Path:
+        """The folder of the last epoch's three networks: ``<run_dir>/final``."""
+        return Path(self.run_dir) / "final"
+
     def denoiser_milestones(self) -> list[int]:
         """The released MultiStepLR milestones ``int(20r)−1, …, int(80r)−1`` with ``r = epochs/100``."""
-        if self.milestones is not None:
-            return self.milestones
         r = self.epochs / 100
         return [int(20 * r) - 1, int(40 * r) - 1, int(60 * r) - 1, int(80 * r) - 1]
 
@@ -157,115 +156,112 @@ class ZeroLEINRStep:
             self.scaler.load_state_dict(state["scaler"])
 
 
+class ZeroLEINRTask:
+    """Zero-LEINR's part of a training run (``engine.training_task.TrainingTask``): ``ZeroLEINRStep`` with
+    its noise seeded by a call counter (two seeds per iteration), the denoiser's MultiStepLR stepped per
+    epoch, validation every epoch when there are validation pairs, best by ``0.5·PSNR + 0.5·SSIM``, the
+    last epoch's networks in ``<run_dir>/final``.
+
+    A non-finite iteration is skipped (the step updates nothing, or only the enhancers) and counted;
+    ``max_nonfinite_steps`` of them in a row stop the run (``TooManyNonFiniteSteps``). Its ``last.pth``
+    entries: ``training`` (optimizers, scheduler, scaler), ``counter`` and, mid-epoch, ``epoch_terms``
+    (the epoch's loss-term sums and skips, so that a resumed epoch reports the uninterrupted numbers).
+    """
+    title, first_epoch, best_key, score_name = "Zero-LEINR", 0, "best_score", "0.5·PSNR+0.5·SSIM"
+
+    def __init__(self, cfg: ZeroLEINRTrainConfig, log, ctx: DistributedContext):
+        self.cfg, self.log, self.ctx = cfg, log, ctx
+        torch.manual_seed(cfg.seed)
+        self.model = ZeroLEINR(square_pad=cfg.square_pad)
+        if cfg.init_weights:
+            load_zero_leinr_weights(cfg.init_weights, self.model)
+        self.model.to(ctx.device)
+        self.update = ZeroLEINRStep(cfg, self.model, ctx)
+        self.counter = 0
+        self.terms: EpochTerms | None = None  # the running epoch's; None between epochs
+        self.saved_terms: dict | None = None  # those of the epoch a resumed last.pth interrupted
+        self.lr = self.update.optimizers[2].param_groups[0]["lr"]
+        self.train_set = UnpairedImageDataset(cfg.train_dirs, size=cfg.patch_size)
+        self.val_pairs = pair_folders(cfg.val_input_dirs, cfg.val_gt_dirs) if cfg.val_input_dirs else []
+        require_same_sizes(self.val_pairs)
+        log(f"training images: {len(self.train_set)} ({', '.join(map(str, cfg.train_dirs))}); "
+            f"validation pairs: {len(self.val_pairs)}; noise {cfg.noisetype}"
+            f"{' clamped to [0,1]' if cfg.clamp_noisy_input else ' (unclamped, as released)'}")
+
+    def state_dict(self) -> dict:
+        return {"training": self.update.state_dict(), "counter": self.counter,
+                "epoch_terms": self.terms.state_dict() if self.terms else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.update.load_state_dict(state["training"])
+        self.counter, self.saved_terms = state["counter"], state.get("epoch_terms")
+
+    def begin_epoch(self, epoch: int) -> dict[str, float]:
+        self.terms = EpochTerms.from_state(self.saved_terms, epoch)
+        self.lr = self.update.optimizers[2].param_groups[0]["lr"]
+        return {"lr_n2n": self.lr}
+
+    def step(self, batch, epoch: int) -> StepResult:
+        """``batch``: clean training images (B,3,S,S) in [0,1]."""
+        terms = self.update(batch.to(self.ctx.device, non_blocking=True), self.counter, epoch)
+        self.counter += 2
+        if terms is None:
+            return StepResult(None, finite=False)
+        denoised = not math.isnan(terms["n2n"])
+        if denoised:
+            self.terms.skipped_in_a_row = 0
+        self.terms.add(terms)
+        postfix = {"b1": f"{terms['b1']:.3f}", "b2": f"{terms['b2']:.3f}", "n2n": f"{terms['n2n']:.4f}",
+                   "lr_n2n": f"{self.lr:.3g}"}
+        return StepResult(terms["b1"] + terms["b2"] + (terms["n2n"] if denoised else 0.0), denoised, postfix)
+
+    def on_non_finite(self, batch, epoch_number: int, last_good_state: str) -> None:
+        self.terms.skip()
+        if self.terms.skipped_in_a_row >= self.cfg.max_nonfinite_steps:
+            raise TooManyNonFiniteSteps(
+                f"{self.terms.skipped_in_a_row} iterations in a row had non-finite losses or gradients "
+                f"(epoch {epoch_number}); the last good state is {last_good_state} — try --clamp_noisy_input")
+
+    def end_epoch(self, epoch_number: int) -> dict[str, float]:
+        self.update.scheduler.step()
+        row = {f"loss_{k}": self.ctx.all_mean(v) for k, v in self.terms.means().items()}
+        if self.terms.skipped:
+            row["skipped_iterations"] = self.terms.skipped
+            self.log(f"epoch {epoch_number}: {self.terms.skipped} iterations skipped for non-finite values")
+        self.terms = None
+        return row
+
+    def save_epoch_weights(self, epoch_number: int) -> None:
+        save_zero_leinr_weights(self.model, self.cfg.final_weights_path())
+
+    def validate(self, epoch_number: int) -> dict[str, float] | None:
+        return validate_zero_leinr(self.model, self.val_pairs) if self.val_pairs else None
+
+    def score(self, metrics: dict[str, float]) -> float:
+        return 0.5 * metrics["psnr"] + 0.5 * metrics["ssim"]
+
+    def save_best(self) -> Path:
+        return save_zero_leinr_weights(self.model, self.cfg.best_weights_path())
+
+
 def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedContext | None = None) -> dict:
     """Run (or resume) training; returns ``{"history", "best_score", "final_dir", "best_dir", "state_path"}``.
 
     Per iteration (spec §4): Poisson/Gaussian noise from a generator seeded by a call counter,
     both CPLEB branches updated by their own Adam (grad-norm clip ``grad_clip``), the fused image
     of the updated branches (no gradient, not clamped) as the Neighbor2Neighbor target of the
-    denoiser. A non-finite enhancer loss or gradient skips every update of the iteration, a
-    non-finite fused image or denoiser loss skips the denoiser's; such iterations are counted;
-    ``max_nonfinite_steps`` of them in a row stop the run. After every epoch: the denoiser's
-    MultiStepLR steps, validation (PSNR/SSIM of the 8-bit denoised output), the three networks of
-    the best ``0.5·PSNR + 0.5·SSIM`` epoch go to ``weights_dir`` and the last epoch's to
-    ``<run_dir>/final`` (each folder written as one set, ``save_zero_leinr_weights``).
-    ``<run_dir>/last.pth`` holds the full state (every ``save_every_iters`` batches too, then with
-    the epoch's loss-term sums, ``EpochTerms``); ``resume`` continues from it.
+    denoiser (``ZeroLEINRStep``; non-finite iterations: ``ZeroLEINRTask``). After every epoch: the
+    denoiser's MultiStepLR steps, validation (PSNR/SSIM of the 8-bit denoised output), the three
+    networks of the best ``0.5·PSNR + 0.5·SSIM`` epoch go to ``weights_dir`` (the last epoch's when
+    there is no validation) and the last epoch's to ``<run_dir>/final`` (each folder written as one
+    set, ``save_zero_leinr_weights``). ``engine.training_loop`` writes ``<run_dir>/last.pth`` (every
+    ``save_every_iters`` batches too) and resumes from it (``resume``).
     """
-    ctx = ctx or DistributedContext(0, 1, torch.device(cfg.device))
-    apply_backend_flags(cfg.performance)
+    ctx = ctx or DistributedContext.single_process(cfg.device)
     if cfg.patch_size % 64:
         raise ValueError(f"--patch_size {cfg.patch_size} must be a multiple of 64 (the denoiser sees "
                          f"half-size sub-images and needs multiples of 32)")
-    if cfg.batch_size % ctx.world_size:
-        raise ValueError(f"--train_batch_size {cfg.batch_size} is not divisible by the {ctx.world_size} processes")
-    device, run_dir = ctx.device, Path(cfg.run_dir)
-    state_path, final_dir, best_dir = run_dir / "last.pth", run_dir / "final", cfg.best_weights_path()
-    torch.manual_seed(cfg.seed)
-    model = ZeroLEINR(square_pad=cfg.square_pad)
-    if cfg.init_weights:
-        load_zero_leinr_weights(cfg.init_weights, model)
-    model.to(device)
-    step = ZeroLEINRStep(cfg, model, ctx)
-    history, best_score, start_epoch, saved_progress, saved_terms, counter = [], -math.inf, 0, None, None, 0
-    if cfg.resume:
-        state = load_training_state(cfg.resume, "zero_leinr", device)
-        model.load_state_dict(state["model"])
-        step.load_state_dict(state["training"])
-        history, best_score, counter = state["history"], state["best_score"], state["counter"]
-        start_epoch, saved_progress, saved_terms = state["epoch"] + 1, state.get("progress"), state.get("epoch_terms")
-        log(f"resumed from {cfg.resume} at epoch {start_epoch + 1}")
-
-    train_set = UnpairedImageDataset(cfg.train_dirs, size=cfg.patch_size)
-    sampler = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed)
-    loader = EpochBatches(train_set, sampler, cfg.batch_size // ctx.world_size, cfg.max_iters_per_epoch,
-                          cfg.workers, device.type == "cuda")
-    val_pairs = pair_folders(cfg.val_input_dirs, cfg.val_gt_dirs) if cfg.val_input_dirs else []
-    require_same_sizes(val_pairs)
-    log(f"training images: {len(train_set)} ({', '.join(map(str, cfg.train_dirs))}); "
-        f"validation pairs: {len(val_pairs)}; noise {cfg.noisetype}"
-        f"{' clamped to [0,1]' if cfg.clamp_noisy_input else ' (unclamped, as released)'}")
-
-    def save(epoch_done: int, progress: EpochProgress | None, epoch_terms: EpochTerms | None) -> None:
-        if ctx.is_main:
-            atomic_save({"model": model.state_dict(), "training": step.state_dict(), "epoch": epoch_done,
-                         "progress": progress.state_dict() if progress else None,
-                         "epoch_terms": epoch_terms.state_dict() if epoch_terms else None, "counter": counter,
-                         "history": history, "best_score": best_score, "config": asdict(cfg)}, state_path)
-
-    estimate = TimeEstimate(cfg.epochs - start_epoch, log)
-    for epoch0 in range(start_epoch, cfg.epochs):
-        progress = EpochProgress.from_state(saved_progress, epoch0)
-        lr = step.optimizers[2].param_groups[0]["lr"]
-        model.train()
-        batches = loader.epoch(epoch0, progress, f"epoch {epoch0 + 1}/{cfg.epochs}", show=ctx.is_main)
-        epoch_terms = EpochTerms.from_state(saved_terms, epoch0)
-        for clean in batches:
-            terms = step(clean.to(device, non_blocking=True), counter, epoch0)
-            counter += 2
-            estimate.step_done(batches.total)
-            if terms is None or math.isnan(terms["n2n"]):
-                epoch_terms.skip()
-                if epoch_terms.skipped_in_a_row >= cfg.max_nonfinite_steps:
-                    raise TooManyNonFiniteSteps(
-                        f"{epoch_terms.skipped_in_a_row} iterations in a row had non-finite losses or gradients "
-                        f"(epoch {epoch0 + 1}); the last good state is {state_path} — try --clamp_noisy_input")
-            else:
-                epoch_terms.skipped_in_a_row = 0
-            if terms is None:
-                progress.iteration += 1
-            else:
-                progress.record(terms["b1"] + terms["b2"] + (0.0 if math.isnan(terms["n2n"]) else terms["n2n"]))
-                epoch_terms.add(terms)
-                batches.set_postfix(b1=f"{terms['b1']:.3f}", b2=f"{terms['b2']:.3f}", n2n=f"{terms['n2n']:.4f}",
-                                    lr_n2n=f"{lr:.3g}")
-            if cfg.save_every_iters and progress.iteration % cfg.save_every_iters == 0:
-                save(epoch0 - 1, progress, epoch_terms)
-        step.scheduler.step()
-        row = {"epoch": epoch0 + 1, "lr_n2n": lr, "loss": ctx.all_mean(progress.mean_loss)}
-        row.update({f"loss_{k}": ctx.all_mean(v) for k, v in epoch_terms.means().items()})
-        if epoch_terms.skipped:
-            row["skipped_iterations"] = epoch_terms.skipped
-            log(f"epoch {epoch0 + 1}: {epoch_terms.skipped} iterations skipped for non-finite values")
-
-        if ctx.is_main:
-            save_zero_leinr_weights(model, final_dir)
-            if val_pairs:
-                metrics = validate_zero_leinr(model, val_pairs)
-                row.update(metrics)
-                score = 0.5 * metrics["psnr"] + 0.5 * metrics["ssim"]
-                log(f"epoch {epoch0 + 1}: loss {row['loss']:.4f}, psnr {metrics['psnr']:.4f}, ssim {metrics['ssim']:.4f}")
-                if score > best_score:
-                    best_score = score
-                    save_zero_leinr_weights(model, best_dir)
-                    log(f"new best 0.5·PSNR+0.5·SSIM {best_score:.4f} -> {best_dir}")
-            history.append(row)
-            write_run_log(history, run_dir, f"Zero-LEINR training ({run_dir.name})")
-        else:
-            history.append(row)
-        save(epoch0, None, None)
-        ctx.barrier()
-    if ctx.is_main and not val_pairs:
-        save_zero_leinr_weights(model, best_dir)
-    return {"history": history, "best_score": best_score, "final_dir": final_dir,
-            "best_dir": best_dir, "state_path": state_path}
+    loop = TrainingLoop(cfg, "zero_leinr", ctx, log)
+    run = loop.run(ZeroLEINRTask(cfg, log, ctx))
+    return {"history": run.history, "best_score": run.best_score, "final_dir": cfg.final_weights_path(),
+            "best_dir": cfg.best_weights_path(), "state_path": run.state_path}

@@ -8,3 +8,10 @@ from .neighbor2neighbor import draw_pair_choice, generate_subimages, neighbor2ne
 from .training_noise import TrainingNoise
 from .zero_dce_losses import (ColorAngleLoss, ColorConstancyLoss, CPLEBBranchLoss, ExposureControlLoss,
                               IlluminationSmoothnessLoss, SpatialConsistencyLoss)
+
+__all__ = [
+    "CCL", "EdgeLoss", "ICLRObjective", "PretrainedWeightsUnavailable", "VGGPerceptualLoss", "SSIMLoss",
+    "draw_pair_choice", "generate_subimages", "neighbor2neighbor_loss", "TrainingNoise",
+    "ColorAngleLoss", "ColorConstancyLoss", "CPLEBBranchLoss", "ExposureControlLoss", "IlluminationSmoothnessLoss",
+    "SpatialConsistencyLoss",
+]

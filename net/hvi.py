@@ -1,6 +1,4 @@
 """HVI colour transform (ICLR spec §1): RGB <-> (H, V, I) with one learnable density ``k``."""
-import math
-
 import torch
 from torch import nn
 

@@ -1,7 +1,9 @@
-"""Zero-LEINR (spec §1): two DCE-Net branches fused by magnitude/direction, then the N2N U-Net."""
+"""Zero-LEINR (spec §1): two DCE-Net branches fused by magnitude/direction, then the N2N U-Net.
+
+Weight files (reading, writing, ``module.`` prefixes) are ``engine.checkpoint``'s business; this
+file only builds the network."""
 import math
-import os
-from typing import Mapping, Optional, Tuple, Union
+from typing import Tuple
 
 import torch
 from torch import nn
@@ -11,22 +13,9 @@ from .n2n_unet import DOWNSCALE, N2NUNet
 from .padding import reflect_pad_bottom_right
 from .rgb_fusion import magnitude_direction_fusion
 
-StateSource = Union[str, os.PathLike, Mapping[str, torch.Tensor]]
-
 # File names of the three state dicts the released training writes (spec §8, §12).
 RELEASED_WEIGHT_FILES = {"enhancer_b1": "Model_enh_b1.pth", "enhancer_b2": "Model_enh_b2.pth",
                          "denoiser": "Model_denoise.pth"}
-
-
-def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict:
-    """Drop a leading ``module.`` (DataParallel) from every key."""
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state_dict.items()}
-
-
-def _as_state_dict(source: StateSource, map_location) -> dict:
-    if isinstance(source, Mapping):
-        return strip_module_prefix(source)
-    return strip_module_prefix(torch.load(source, map_location=map_location, weights_only=True))
 
 
 def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -47,8 +36,8 @@ class ZeroLEINR(nn.Module):
     """CPLEB (``enhancer_b1``: brightness, ``enhancer_b2``: colour) + ENRB (``denoiser``).
 
     ``forward(x)``: x (B,3,H,W) RGB in [0,1], any H, W -> denoised (B,3,H,W) in [0,1]
-    (the released inference path). ``square_pad`` picks the ENRB padding (see ``padded_size``);
-    it can be overridden per call.
+    (the released inference path). ``square_pad`` picks the ENRB padding (see ``padded_size``)
+    for every call; it is the one place that choice is made (``eval.py --pad``, ``train.py --pad``).
     """
 
     def __init__(self, square_pad: bool = True):
@@ -64,40 +53,17 @@ class ZeroLEINR(nn.Module):
         _, e2, _ = self.enhancer_b2(x)
         return magnitude_direction_fusion(e1, e2)
 
-    def denoise(self, fused: torch.Tensor, square_pad: Optional[bool] = None) -> torch.Tensor:
-        """ENRB at inference: quantise to uint8 levels, reflect-pad bottom/right, U-Net, crop, clamp.
-
-        fused (B,3,H,W) -> (B,3,H,W) in [0,1].
-        """
-        square_pad = self.square_pad if square_pad is None else square_pad
+    def denoise(self, fused: torch.Tensor) -> torch.Tensor:
+        """ENRB at inference: quantise to uint8 levels, reflect-pad bottom/right (``square_pad``), U-Net,
+        crop, clamp. fused (B,3,H,W) -> (B,3,H,W) in [0,1]."""
         h, w = fused.shape[-2:]
-        padded = reflect_pad_bottom_right(quantize_uint8(fused), *padded_size(h, w, square_pad))
+        padded = reflect_pad_bottom_right(quantize_uint8(fused), *padded_size(h, w, self.square_pad))
         return self.denoiser(padded)[:, :, :h, :w].clamp(0.0, 1.0)
 
-    def enhance(self, x: torch.Tensor, square_pad: Optional[bool] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def enhance(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """-> ``(fused, denoised)``: the unclamped fused image (saved as ``*_fused``) and the output."""
         fused = self.fuse(x)
-        return fused, self.denoise(fused, square_pad)
+        return fused, self.denoise(fused)
 
-    def forward(self, x: torch.Tensor, square_pad: Optional[bool] = None) -> torch.Tensor:
-        return self.enhance(x, square_pad)[1]
-
-    def load_released(self, b1: StateSource, b2: StateSource, denoiser: StateSource,
-                      map_location="cpu") -> "ZeroLEINR":
-        """Load the three separate released state dicts (paths or mappings; ``module.`` stripped)."""
-        self.enhancer_b1.load_state_dict(_as_state_dict(b1, map_location))
-        self.enhancer_b2.load_state_dict(_as_state_dict(b2, map_location))
-        self.denoiser.load_state_dict(_as_state_dict(denoiser, map_location))
-        return self
-
-    def save_released(self, b1_path, b2_path, denoiser_path) -> None:
-        """Write the three networks as separate state dicts, in the released layout (three plain
-        ``torch.save``; ``engine.checkpoint.save_zero_leinr_weights`` writes a folder as one checked set)."""
-        torch.save(self.enhancer_b1.state_dict(), b1_path)
-        torch.save(self.enhancer_b2.state_dict(), b2_path)
-        torch.save(self.denoiser.state_dict(), denoiser_path)
-
-    def load_combined(self, source: StateSource, map_location="cpu") -> "ZeroLEINR":
-        """Load one combined ZeroLEINR state dict (path or mapping; ``module.`` prefixes stripped)."""
-        self.load_state_dict(_as_state_dict(source, map_location))
-        return self
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.enhance(x)[1]

@@ -120,7 +120,7 @@ def _cfg(folders: Path, run: Path, **kw) -> ZeroLEINRTrainConfig:
 
 
 def _crash_mid_epoch_2(folders: Path, run: Path, monkeypatch) -> Path:
-    crash_after_mid_epoch_save(monkeypatch, trainer, epoch=1, iteration=1)
+    crash_after_mid_epoch_save(monkeypatch, epoch=1, iteration=1)
     with pytest.raises(KeyboardInterrupt):
         train_zero_leinr(_cfg(folders, run, save_every_iters=1), **QUIET)
     monkeypatch.undo()

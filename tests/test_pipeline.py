@@ -70,12 +70,11 @@ def test_train_requires_a_dataset(capsys):
 
 def test_resume_mid_epoch_equals_uninterrupted_run(tmp_path, monkeypatch):
     """A crash right after a mid-epoch checkpoint loses nothing: resuming ends bit-identical."""
-    import engine.iclr_trainer as trainer
     quiet = dict(log=lambda *_: None)
     kw = dict(epochs=2, max_iters_per_epoch=3, save_every_iters=1)
     full = torch.load(train_iclr(_cfg(tmp_path / "full", **kw), **quiet)["state_path"], weights_only=False)
 
-    crash_after_mid_epoch_save(monkeypatch, trainer, epoch=2, iteration=2)
+    crash_after_mid_epoch_save(monkeypatch, epoch=2, iteration=2)
     cfg = _cfg(tmp_path / "part", **kw)
     try:
         train_iclr(cfg, **quiet)

@@ -7,6 +7,7 @@ import torch
 
 import train
 from data.image_io import save_image
+from engine.checkpoint import save_zero_leinr_weights
 from engine.iclr_trainer import ICLRStep, ICLRTrainConfig, train_iclr
 from engine.run_outputs import TimeEstimate
 from engine.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig, train_zero_leinr
@@ -46,6 +47,7 @@ def captured(monkeypatch, tmp_path):
 
     monkeypatch.setattr(train, "train_iclr", fake_iclr)
     monkeypatch.setattr(train, "train_zero_leinr", fake_zero_leinr)
+    monkeypatch.setattr(train, "_enhance_test_folder", lambda *args: 0)
     return seen
 
 
@@ -70,6 +72,15 @@ def test_recipe_sits_under_the_flags_given(captured, pairs, tmp_path):
                        "--run_dir", str(tmp_path / "z"), "--device", "cpu"]) == 0
     cfg = captured["cfg"]
     assert (cfg.patch_size, cfg.batch_size, cfg.epochs, cfg.lr) == (128, 8, 30, 6e-4)
+
+
+def test_train_demo_reports_an_enhancement_that_failed(monkeypatch, tmp_path, capsys):
+    """The demo enhances the test pairs with the weights it trained: missing weights are its exit code."""
+    monkeypatch.setattr(train, "train_iclr", lambda cfg, *a, **k: {
+        "best_psnr": 1.0, "best_path": tmp_path / "never_written.pth", "state_path": tmp_path / "last.pth",
+        "run_dir": tmp_path})
+    assert train.main(["--demo", "--run_dir", str(tmp_path / "d"), "--device", "cpu"]) == 2
+    assert "never_written.pth" in capsys.readouterr().err
 
 
 def test_released_recipe_is_the_default(captured, pairs, tmp_path):
@@ -187,7 +198,7 @@ def test_init_weights_starts_iclr_from_them(monkeypatch, pairs, tmp_path):
 def test_init_weights_starts_zero_leinr_from_them(monkeypatch, pairs, tmp_path):
     torch.manual_seed(12)
     given = ZeroLEINR()
-    given.save_released(*(tmp_path / name for name in ("Model_enh_b1.pth", "Model_enh_b2.pth", "Model_denoise.pth")))
+    save_zero_leinr_weights(given, tmp_path)
     calls = _record_first_call(monkeypatch, ZeroLEINRStep)
     cfg = ZeroLEINRTrainConfig(train_dirs=[str(pairs / "LOLdataset/our485/low")], run_dir=str(tmp_path / "run"),
                                epochs=1, batch_size=2, patch_size=64, workers=0, max_iters_per_epoch=1,
@@ -198,7 +209,7 @@ def test_init_weights_starts_zero_leinr_from_them(monkeypatch, pairs, tmp_path):
 
 
 def test_init_weights_of_the_other_model_is_one_line(pairs, tmp_path, capsys):
-    ZeroLEINR().save_released(*(tmp_path / n for n in ("Model_enh_b1.pth", "Model_enh_b2.pth", "Model_denoise.pth")))
+    save_zero_leinr_weights(ZeroLEINR(), tmp_path)
     assert train.main(_iclr_args(pairs, tmp_path, "--init_weights", str(tmp_path), "--P_weight", "0")) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Zero-LEINR" in err and str(tmp_path) in err

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.checkpoint import load_zero_leinr_weights, save_zero_leinr_weights
 from loss.neighbor2neighbor import (NEIGHBOR_PAIRS, draw_pair_choice, generate_subimages,
                                     neighbor2neighbor_loss)
 from loss.training_noise import TrainingNoise
@@ -14,7 +15,7 @@ from net.dce_net import DCENet
 from net.n2n_unet import N2NUNet
 from net.padding import reflect_pad_bottom_right
 from net.rgb_fusion import magnitude_direction_fusion
-from net.zero_leinr import ZeroLEINR, padded_size, quantize_uint8
+from net.zero_leinr import RELEASED_WEIGHT_FILES, ZeroLEINR, padded_size, quantize_uint8
 from tests.reference_fill import deterministic_fill_
 
 TOL = dict(rtol=1e-4, atol=1e-5)
@@ -178,11 +179,12 @@ def test_draw_pair_choice_is_seeded():
 
 @pytest.mark.parametrize("h, w", [(37, 53), (20, 70)])
 @pytest.mark.parametrize("square_pad", [True, False])
-def test_inference_on_odd_sizes(model, h, w, square_pad):
+def test_inference_on_odd_sizes(model, h, w, square_pad, monkeypatch):
+    monkeypatch.setattr(model, "square_pad", square_pad)
     x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h * w)) * 0.3
     with torch.no_grad():
-        fused, denoised = model.enhance(x, square_pad=square_pad)
-        assert torch.equal(model(x, square_pad=square_pad), denoised)
+        fused, denoised = model.enhance(x)
+        assert torch.equal(model(x), denoised)
     assert fused.shape == denoised.shape == (1, 3, h, w)
     assert denoised.min() >= 0 and denoised.max() <= 1
 
@@ -208,7 +210,8 @@ def test_denoise_matches_released_numpy_path(model):
     padded = torch.from_numpy(im).permute(2, 0, 1)[None].float() / 255.0
     with torch.no_grad():
         expected = model.denoiser(padded)[:, :, :20, :45].clamp(0, 1)
-        torch.testing.assert_close(model.denoise(fused, square_pad=True), expected, rtol=0, atol=0)
+        assert model.square_pad  # the released padding, the default
+        torch.testing.assert_close(model.denoise(fused), expected, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("h, w, th, tw", [(5, 7, 5, 7), (5, 7, 9, 12), (3, 4, 32, 29), (1, 6, 8, 20), (2, 2, 11, 13)])
@@ -262,12 +265,14 @@ def test_unknown_noise_style():
 # --- checkpoints --------------------------------------------------------------------------
 
 def test_state_dict_roundtrip_three_files(model, tmp_path):
-    paths = [tmp_path / n for n in ("b1.pth", "b2.pth", "den.pth")]
-    model.save_released(*paths)
-    parallel = {"module." + k: v for k, v in torch.load(paths[2]).items()}
-    torch.save(parallel, paths[2])  # a DataParallel-wrapped denoiser checkpoint
-    loaded = ZeroLEINR().load_released(*paths)
+    save_zero_leinr_weights(model, tmp_path)
+    denoiser = tmp_path / RELEASED_WEIGHT_FILES["denoiser"]
+    parallel = {"module." + k: v for k, v in torch.load(denoiser).items()}
+    torch.save(parallel, denoiser)  # a DataParallel-wrapped denoiser checkpoint, in the released layout:
+    (tmp_path / "manifest.json").unlink()  # the authors' folders have no manifest
+    loaded = load_zero_leinr_weights(tmp_path)
     for k, v in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v)
-    combined = ZeroLEINR().load_combined(model.state_dict())
+    torch.save({"module." + k: v for k, v in model.state_dict().items()}, tmp_path / "combined.pth")
+    combined = load_zero_leinr_weights(tmp_path / "combined.pth")
     assert all(torch.equal(combined.state_dict()[k], v) for k, v in model.state_dict().items())

@@ -8,6 +8,7 @@ import torch
 import eval as evaluate
 import train
 from data.image_io import read_image, save_image
+from engine.checkpoint import save_zero_leinr_weights
 from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, ZeroLEINRStep, train_zero_leinr
 from engine.distributed import DistributedContext
 from net import ZeroLEINR
@@ -90,9 +91,8 @@ def test_clamp_noisy_input_option():
 
 
 def test_resume_mid_epoch_equals_uninterrupted(folders, tmp_path, monkeypatch):
-    import engine.zero_leinr_trainer as trainer
     full = torch.load(train_zero_leinr(_cfg(folders, tmp_path / "full"), **QUIET)["state_path"], weights_only=False)
-    crash_after_mid_epoch_save(monkeypatch, trainer, epoch=1, iteration=1)
+    crash_after_mid_epoch_save(monkeypatch, epoch=1, iteration=1)
     with pytest.raises(KeyboardInterrupt):
         train_zero_leinr(_cfg(folders, tmp_path / "part", save_every_iters=1), **QUIET)
     monkeypatch.undo()
@@ -126,8 +126,8 @@ def test_patch_size_must_allow_subimages(folders, tmp_path):
 @pytest.mark.parametrize("pad", ["square", "each"])
 def test_eval_zero_leinr_odd_sizes(tmp_path, pad):
     torch.manual_seed(0)
-    model = ZeroLEINR()
-    model.save_released(*(tmp_path / f for f in ("Model_enh_b1.pth", "Model_enh_b2.pth", "Model_denoise.pth")))
+    model = ZeroLEINR(square_pad=pad == "square")
+    save_zero_leinr_weights(model, tmp_path)
     save_image(torch.rand(3, 37, 53), tmp_path / "in" / "odd.png")
     save_image(torch.rand(3, 20, 70), tmp_path / "in" / "wide.jpg")
     code = evaluate.main(["--model", "zero_leinr", "--weights", str(tmp_path), "--input_dir", str(tmp_path / "in"),
@@ -136,7 +136,7 @@ def test_eval_zero_leinr_odd_sizes(tmp_path, pad):
     assert read_image(tmp_path / "out" / "odd_denoised.png").shape == (3, 37, 53)
     assert read_image(tmp_path / "out" / "wide_fused.png").shape == (3, 20, 70)
     with torch.no_grad():
-        fused, denoised = model.enhance(read_image(tmp_path / "in" / "odd.png")[None], square_pad=pad == "square")
+        fused, denoised = model.enhance(read_image(tmp_path / "in" / "odd.png")[None])
     expected = torch.floor(denoised[0] * 255 + 0.5)
     assert torch.equal((read_image(tmp_path / "out" / "odd_denoised.png") * 255).round(), expected)
 
