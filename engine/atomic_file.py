@@ -38,6 +38,13 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    """The process's file-creation mask (reading it means setting it, so it is set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, flush it to disk, then rename it over
     ``path`` (creating parent folders). Temporaries of ``path`` left by interrupted earlier writes are
@@ -50,6 +57,7 @@ def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # as open() would create it; mkstemp makes it 0600
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

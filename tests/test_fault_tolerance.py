@@ -172,3 +172,15 @@ def test_epoch_terms_count_finite_values_per_term():
     restored = EpochTerms.from_state(terms.state_dict(), 0)
     assert restored == terms and EpochTerms.from_state(terms.state_dict(), 1) == EpochTerms(1)
     assert EpochTerms.from_state(None, 0) == EpochTerms(0)
+
+
+def test_atomically_saved_files_get_ordinary_permissions(tmp_path):
+    """Weights written through a temporary file are as readable as any file the user creates (not 0600)."""
+    import os
+    mask = os.umask(0o022)
+    try:
+        atomic_save({"x": torch.zeros(1)}, tmp_path / "w.pth")
+        (tmp_path / "plain").write_bytes(b"")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "w.pth").stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777 == 0o644
