@@ -6,6 +6,7 @@
     python train.py --model zero_leinr --lol_v1     # Zero-LEINR on our485/low, validated on eval15
     torchrun --nproc_per_node 4 train.py --lol_v1   # DistributedDataParallel, any of the above
 """
+import engine.cpu_threads  # noqa: F401  (first: the OpenMP wait policy must be set before torch loads)
 import argparse
 import sys
 from dataclasses import fields
