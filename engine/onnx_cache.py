@@ -56,13 +56,15 @@ def weights_digest(model: nn.Module) -> str:
     for name, tensor in model.state_dict().items():
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
 def graph_key(model_name: str, model: nn.Module, switches: dict) -> str:
-    """Hex key of the graph ``export_onnx(model_name, model, switches)`` would write."""
-    fields = {"model": model_name, "switches": sorted(switches.items()), "weights": weights_digest(model),
+    """Hex key of the graph ``export_onnx(model_name, model, switches)`` would write (switches left out
+    count with their defaults)."""
+    graph_switches = onnx_export.inference_graph(model_name, model, switches).switches
+    fields = {"model": model_name, "switches": sorted(graph_switches.items()), "weights": weights_digest(model),
               "code": _source_digest(), "opset": onnx_export.OPSET,
               "versions": {p: _version(p) for p in ("torch", "onnx", "onnxscript")}}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]

@@ -12,6 +12,7 @@ what ``engine/inference.py`` computes on the faithful fp32 path, padding include
 prove become run-time checks instead of specialising the graph) and converts with
 ``torch.onnx.export`` at ``OPSET``. Needs the ``onnx`` and ``onnxscript`` packages.
 """
+import copy
 import os
 import tempfile
 from pathlib import Path
@@ -21,6 +22,7 @@ from torch import nn
 
 from net import ICLR, ZeroLEINR
 from net.iclr import MIN_SIDE, SIZE_MULTIPLE
+from net.mafm import FusedMAFM
 from net.n2n_unet import DOWNSCALE
 from net.padding import reflect_pad_bottom_right
 from net.zero_leinr import quantize_uint8
@@ -40,14 +42,22 @@ class ICLRGraph(nn.Module):
     """``ICLR`` with fixed test-time switches: (1,3,H,W) RGB in [0,1] -> enhanced (1,3,H,W) in [0,1].
 
     Same padding as ``ICLR.forward`` (always applied: padding to the same size is the identity),
-    written with symbolic-size-friendly integer arithmetic.
+    written with symbolic-size-friendly integer arithmetic. Takes ``model`` over: its fusion
+    modules are wrapped as ``FusedMAFM`` (same function, half the work).
     """
 
     def __init__(self, model: ICLR, saturation_gain: float = 1.0, alpha: float = 1.0):
         super().__init__()
         self.model = model
+        for name in ("fusion1", "fusion2", "fusion3", "fusion4"):
+            setattr(self.model, name, FusedMAFM(getattr(self.model, name)))
         self.saturation_gain = saturation_gain
         self.alpha = alpha
+
+    @property
+    def switches(self) -> dict:
+        """The test-time switches fixed in this graph, defaults included."""
+        return {"saturation_gain": self.saturation_gain, "alpha": self.alpha}
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2:]
@@ -69,6 +79,11 @@ class ZeroLEINRGraph(nn.Module):
         self.model = model
         self.square_pad = model.square_pad if square_pad is None else square_pad
 
+    @property
+    def switches(self) -> dict:
+        """The test-time switches fixed in this graph, defaults included."""
+        return {"square_pad": self.square_pad}
+
     def forward(self, image: torch.Tensor):
         h, w = image.shape[-2:]
         fused = self.model.fuse(image)
@@ -80,10 +95,10 @@ class ZeroLEINRGraph(nn.Module):
 
 
 def inference_graph(model_name: str, model: nn.Module, switches: dict) -> nn.Module:
-    """The export wrapper of ``model`` (eval mode, CPU): ``ICLRGraph(model, **switches)`` or
-    ``ZeroLEINRGraph(model, **switches)``."""
+    """The export wrapper of a CPU copy of ``model`` in eval mode (``model`` itself is left as it is):
+    ``ICLRGraph(copy, **switches)`` or ``ZeroLEINRGraph(copy, **switches)``."""
     graphs = {"iclr": ICLRGraph, "zero_leinr": ZeroLEINRGraph}
-    return graphs[model_name](model.cpu().eval(), **switches)
+    return graphs[model_name](copy.deepcopy(model).cpu().eval(), **switches)
 
 
 def export_onnx(model_name: str, model: nn.Module, switches: dict, path) -> Path:
