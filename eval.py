@@ -55,9 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "released outputs")
     p.add_argument("--backend", choices=[AUTO, *BACKENDS], default=AUTO,
                    help="inference engine. auto (default): on CPU the fastest measured path whose 8-bit outputs stay "
-                        "within 1/255 of the faithful one (ICLR: " + CPU_AUTO_ORDER["iclr"][0] + ", Zero-LEINR: "
-                        + CPU_AUTO_ORDER["zero_leinr"][0] + "), PyTorch on CUDA; onnxruntime / openvino run the "
-                        "model's ONNX graph, exported once and cached (see README 'Backends')")
+                        f"within 1/255 of the faithful one ({', then '.join(CPU_AUTO_ORDER)} if one is missing), "
+                        "PyTorch on CUDA; onnxruntime / openvino run the model's ONNX graph, exported once and "
+                        "cached (see README 'Backends')")
     p.add_argument("--faithful", action="store_true",
                    help="force the reference PyTorch fp32 eager path (bit-identical to the released code)")
     return p
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
         parser.error("--faithful and --fast exclude each other")
     try:
         device = resolve_device(args.device)
-        candidates = backend_candidates(args.backend, args.model, device, args.faithful, args.fast)
+        candidates = backend_candidates(args.backend, device, args.faithful, args.fast)
         images = list_images(input_dir)
         if not images:
             raise FileNotFoundError(f"no images (png/jpg/bmp/tif) in {input_dir}")

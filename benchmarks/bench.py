@@ -16,7 +16,7 @@ PyTorch path, and the exported ONNX graph run by each of ``--backends``), timed 
 interleaved loop: the model's FLOPs (``torch.utils.flop_counter.FlopCounterMode`` over the faithful
 forward, counted on fake tensors), achieved GFLOP/s (those FLOPs over the median time) and the
 share of the machine's peak, measured in the same run with the same thread count as the best of
-five large fp32 matrix products (``torch.mm``, 2048x2048); and the share of 8-bit output values
+three large fp32 matrix products (``torch.mm``, 4096x4096); and the share of 8-bit output values
 within one level of the fp32 eager path (ICLR truncates to 8 bits, Zero-LEINR rounds, as eval.py).
 
 Each configuration first makes one untimed *check call*: its output is compared with the
@@ -161,7 +161,7 @@ def measure(fns: dict, device: torch.device, repeats: int, warmup: int, memory: 
     return res
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+def matmul_peak_gflops(n: int = 4096, repeats: int = 3) -> float:
     """Best fp32 GFLOP/s of an n x n by n x n ``torch.mm`` on the CPU (``2 n^3`` FLOPs), current thread count."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.mm(a, b)
@@ -488,7 +488,7 @@ def main(argv=None) -> str:
         "## Benchmark: faithful fp32 eager vs optimised", "",
         f"Command: `{command.strip()}`", "",
         f"Machine: {machine_line(device)}; load average at start {load_start}, at end {_load()}.", "",
-        *([f"Measured peak: {peak_gflops:.1f} GFLOP/s (fp32 2048x2048 torch.mm, best of 5, "
+        *([f"Measured peak: {peak_gflops:.1f} GFLOP/s (fp32 4096x4096 torch.mm, best of 3, "
            f"{torch.get_num_threads()} threads).", ""] if peak_gflops else []),
         f"Cells: median (min-max) over interleaved repeats. Peak memory: {mem_note}. "
         "Abs diff: check-call outputs, optimised vs baseline (max, mean, values off by more than 1/255).", "",

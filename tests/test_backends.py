@@ -109,7 +109,9 @@ def test_cache_is_reused_and_keyed_by_weights_and_switches(zero_leinr_graphs, mo
         changed.denoiser.nin_c.bias.add_(1e-3)
     path = onnx_cache.cached_onnx("zero_leinr", changed, dict(square_pad=True))
     assert exported == [path] and path != paths[True]
-    assert onnx_cache.graph_key("iclr", model, dict(alpha=0.84)) != onnx_cache.graph_key("iclr", model, {})
+    iclr = _seeded(ICLR)
+    assert onnx_cache.graph_key("iclr", iclr, dict(alpha=0.84)) != onnx_cache.graph_key("iclr", iclr, {})
+    assert onnx_cache.graph_key("iclr", iclr, dict(alpha=1.0)) == onnx_cache.graph_key("iclr", iclr, {})  # defaults
 
 
 def _write_inputs(folder):
@@ -162,12 +164,12 @@ def test_missing_backend_package_is_one_line_and_auto_falls_back(iclr_graph, tmp
 
 
 def test_backend_candidates():
-    assert backend_candidates("auto", "iclr", CPU) == CPU_AUTO_ORDER["iclr"]
-    assert backend_candidates("auto", "zero_leinr", CPU, faithful=True) == ("torch",)
-    assert backend_candidates("auto", "iclr", torch.device("cuda")) == ("torch",)
-    assert backend_candidates("onnxruntime", "iclr", CPU) == ("onnxruntime",)
+    assert backend_candidates("auto", CPU) == CPU_AUTO_ORDER
+    assert backend_candidates("auto", CPU, faithful=True) == ("torch",)
+    assert backend_candidates("auto", torch.device("cuda")) == ("torch",)
+    assert backend_candidates("onnxruntime", CPU) == ("onnxruntime",)
     with pytest.raises(ValueError, match="--fast"):
-        backend_candidates("openvino", "iclr", CPU, fast=True)
+        backend_candidates("openvino", CPU, fast=True)
 
 
 def test_export_cli_writes_one_dynamic_graph_and_refuses_to_overwrite(iclr_graph, tmp_path, capsys):
