@@ -128,8 +128,8 @@ def _levels_apart(a, b):
     return (a - b).abs().mul(255).round().max().item()
 
 
-@pytest.mark.parametrize("tile", [None, "32"])
-def test_eval_backend_outputs_within_one_level_of_faithful(iclr_graph, tmp_path, capsys, tile):
+@pytest.mark.parametrize("backend, tile", [("onnxruntime", None), ("openvino", "32")])
+def test_eval_backend_outputs_within_one_level_of_faithful(iclr_graph, tmp_path, capsys, backend, tile):
     model, _ = iclr_graph
     weights = tmp_path / "iclr.pth"
     torch.save(model.state_dict(), weights)
@@ -137,12 +137,12 @@ def test_eval_backend_outputs_within_one_level_of_faithful(iclr_graph, tmp_path,
     common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu",
               "--saturation", "1.3", "--alpha", "0.84"] + (["--tile", tile, "--tile_overlap", "8"] if tile else [])
     assert evaluate.main(common + ["--output_dir", str(tmp_path / "ref"), "--faithful"]) == 0
-    assert evaluate.main(common + ["--output_dir", str(tmp_path / "ort"), "--backend", "onnxruntime"]) == 0
+    assert evaluate.main(common + ["--output_dir", str(tmp_path / "graph"), "--backend", backend]) == 0
     out = capsys.readouterr().out
-    assert "backend: torch" in out and "backend: onnxruntime" in out
-    ref, ort = _pngs(tmp_path / "ref"), _pngs(tmp_path / "ort")
-    assert ref.keys() == ort.keys() == {"img0.png", "img1.png"}
-    assert all(_levels_apart(ref[k], ort[k]) <= 1 for k in ref)
+    assert "backend: torch" in out and f"backend: {backend}" in out
+    ref, graph = _pngs(tmp_path / "ref"), _pngs(tmp_path / "graph")
+    assert ref.keys() == graph.keys() == {"img0.png", "img1.png"}
+    assert all(_levels_apart(ref[k], graph[k]) <= 1 for k in ref)
 
 
 def test_missing_backend_package_is_one_line_and_auto_falls_back(iclr_graph, tmp_path, capsys, monkeypatch):
