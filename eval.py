@@ -18,8 +18,8 @@ from data.options import add_dataset_arguments, preset_from_args
 from data.pairing import pair_key
 from engine.backend_choice import AUTO, BACKENDS, CPU_AUTO_ORDER, backend_candidates, graph_enhancer
 from engine.checkpoint import load_state_dict_file, load_zero_leinr
-from engine.graph_backends import BackendUnavailable
 from engine.device import resolve_device
+from engine.graph_backends import BackendUnavailable
 from engine.inference import enhance_iclr, enhance_zero_leinr
 from engine.performance import PerformanceOptions, apply_backend_flags, prepare_model
 from engine.tiled_inference import AUTO_TILE_PIXELS, check_tiling, needs_tiling, tiled_apply
@@ -51,8 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="default: CUDA when available")
     p.add_argument("--fast", action="store_true",
                    help="optimised path (channels_last and bf16 autocast, on CPU only with native bf16; CUDA also "
-                        "cuDNN autotuning and TF32); default: the faithful fp32 path that reproduces the "
-                        "released outputs")
+                        "cuDNN autotuning and TF32) with PyTorch; default: --backend auto")
     p.add_argument("--backend", choices=[AUTO, *BACKENDS], default=AUTO,
                    help="inference engine. auto (default): on CPU the fastest measured path whose 8-bit outputs stay "
                         f"within 1/255 of the faithful one ({', then '.join(CPU_AUTO_ORDER)} if one is missing), "
@@ -134,7 +133,10 @@ def main(argv=None) -> int:
         parser.error("--faithful and --fast exclude each other")
     try:
         device = resolve_device(args.device)
-        candidates = backend_candidates(args.backend, device, args.faithful, args.fast)
+        try:
+            candidates = backend_candidates(args.backend, device, args.faithful, args.fast)
+        except ValueError as err:
+            parser.error(str(err))
         images = list_images(input_dir)
         if not images:
             raise FileNotFoundError(f"no images (png/jpg/bmp/tif) in {input_dir}")

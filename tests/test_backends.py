@@ -232,3 +232,13 @@ def test_bench_quick_times_the_backends(zero_leinr_graphs, monkeypatch):
     for path in ("PyTorch fp32 eager (faithful)", "onnxruntime (ONNX graph, fp32)", "openvino (ONNX graph, fp32)"):
         row = next(line for line in table.splitlines() if line.startswith(f"| {path} |"))
         assert row.endswith("|") and "% |" in row  # share of peak and of 8-bit values
+
+
+@pytest.mark.parametrize("flags", [["--backend", "openvino", "--fast"], ["--backend", "onnxruntime", "--faithful"],
+                                   ["--faithful", "--fast"]])
+def test_eval_rejects_contradictory_backend_flags(flags, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(["--input_dir", "unused", "--device", "cpu", *flags])
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert " error: " in last and ("exclude each other" in last or "does not combine with" in last)
