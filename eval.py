@@ -3,7 +3,9 @@
     python eval.py --lol                 # = --lol_v1; also --lol_v2_real / --lol_v2_syn
     python eval.py --input_dir DIR --output_dir OUT [--saturation 1.3] [--alpha 0.84] [--grid]
     python eval.py --model zero_leinr --weights weights/zero_leinr --input_dir DIR
+    python eval.py --lol --faithful      # the reference PyTorch fp32 path (default on CPU: an ONNX backend)
 """
+import engine.cpu_threads  # noqa: F401  (first: the OpenMP wait policy must be set before torch loads)
 import argparse
 import sys
 from pathlib import Path
@@ -15,8 +17,10 @@ from data.image_io import ImageReadError, list_images, read_image, save_image
 from data.output_files import OutputFolderError, check_output_folder, output_stems, require_writable_folder
 from data.options import add_dataset_arguments, preset_from_args
 from data.pairing import pair_key
+from engine.backend_choice import AUTO, BACKENDS, CPU_AUTO_ORDER, backend_candidates, graph_enhancer
 from engine.checkpoint import SHIPPED_WEIGHTS, CheckpointError, load_iclr_weights, load_zero_leinr_weights
 from engine.device import resolve_device
+from engine.graph_backends import BackendUnavailable
 from engine.inference import enhance_iclr, enhance_zero_leinr
 from engine.performance import PerformanceOptions, apply_backend_flags, prepare_model
 from engine.showcase import run_showcase
@@ -50,24 +54,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="default: CUDA when available")
     p.add_argument("--fast", action="store_true",
                    help="optimised path (channels_last and bf16 autocast, on CPU only with native bf16; CUDA also "
-                        "cuDNN autotuning and TF32); default: the faithful fp32 path that reproduces the "
-                        "released outputs")
+                        "cuDNN autotuning and TF32) with PyTorch; default: --backend auto")
+    p.add_argument("--backend", choices=[AUTO, *BACKENDS], default=AUTO,
+                   help="inference engine. auto (default): on CPU the fastest measured path whose 8-bit outputs stay "
+                        f"within 1/255 of the faithful one ({', then '.join(CPU_AUTO_ORDER)} if one is missing), "
+                        "PyTorch on CUDA; onnxruntime / openvino run the model's ONNX graph, exported once and "
+                        "cached (see README 'Backends')")
+    p.add_argument("--faithful", action="store_true",
+                   help="force the reference PyTorch fp32 eager path (bit-identical to the released code)")
     return p
 
 
-def _iclr_enhancer(args, preset, weights: str, device, opts: PerformanceOptions):
-    """ICLR with its weights -> ``(image -> (output,), name suffixes, rounding)`` (8-bit truncation)."""
+def _enhancer_for(candidates, model_name: str, model, switches: dict, torch_enhance):
+    """The first backend of ``candidates`` that is installed -> ``(image -> outputs, backend)``.
+
+    A missing package of the only candidate is an error (``BackendUnavailable``); with several
+    (``--backend auto``) the next one is tried, with a note.
+    """
+    for backend in candidates:
+        if backend == "torch":
+            return torch_enhance(), backend
+        try:
+            return graph_enhancer(backend, model_name, model, switches, log=_note), backend
+        except BackendUnavailable as err:
+            if len(candidates) == 1:
+                raise
+            _note(f"{err}; trying the next backend")
+    raise BackendUnavailable(f"none of the backends {', '.join(candidates)} is available")
+
+
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
+
+
+def _iclr_enhancer(args, preset, weights: str, device, opts: PerformanceOptions, candidates):
+    """ICLR with its weights -> ``(image -> (output,), name suffixes, rounding, backend)`` (8-bit truncation)."""
     saturation = args.saturation if args.saturation is not None else (preset.saturation_gain if preset else 1.0)
     alpha = args.alpha if args.alpha is not None else (preset.alpha if preset else 1.0)
-    model = prepare_model(load_iclr_weights(weights).to(device), opts)
-    return lambda image: (enhance_iclr(model, image, saturation, alpha, opts),), ("",), "truncate"
+    model = load_iclr_weights(weights)
+
+    def torch_enhance():
+        prepared = prepare_model(model.to(device), opts)
+        return lambda image: (enhance_iclr(prepared, image, saturation, alpha, opts),)
+    enhance, backend = _enhancer_for(candidates, "iclr", model, dict(saturation_gain=saturation, alpha=alpha),
+                                     torch_enhance)
+    return enhance, ("",), "truncate", backend
 
 
-def _zero_leinr_enhancer(args, weights: str, device, opts: PerformanceOptions):
-    """Zero-LEINR with its weights -> ``(image -> (fused, denoised), name suffixes, rounding)``."""
+def _zero_leinr_enhancer(args, weights: str, device, opts: PerformanceOptions, candidates):
+    """Zero-LEINR with its weights -> ``(image -> (fused, denoised), name suffixes, rounding, backend)``."""
     model = load_zero_leinr_weights(weights, ZeroLEINR(square_pad=args.pad == "square"))
-    model = prepare_model(model.to(device), opts)
-    return lambda image: enhance_zero_leinr(model, image, opts=opts), ("_fused", "_denoised"), "round"
+
+    def torch_enhance():
+        prepared = prepare_model(model.to(device), opts)
+        return lambda image: enhance_zero_leinr(prepared, image, opts=opts)
+    enhance, backend = _enhancer_for(candidates, "zero_leinr", model, dict(square_pad=model.square_pad),
+                                     torch_enhance)
+    return enhance, ("_fused", "_denoised"), "round", backend
 
 
 def main(argv=None) -> int:
@@ -95,9 +138,15 @@ def main(argv=None) -> int:
     default_out = f"output/{folder}" if args.model == "iclr" else f"output/zero_leinr/{folder}"
     output_dir = Path(args.output_dir or default_out)
     weights = args.weights or SHIPPED_WEIGHTS[args.model]
+    if args.faithful and args.fast:
+        parser.error("--faithful and --fast exclude each other")
     try:
         check_output_folder(output_dir, [input_dir] + ([gt_dir] if gt_dir else []), ["grid"] if args.grid else [])
         device = resolve_device(args.device)
+        try:
+            candidates = backend_candidates(args.backend, device, args.faithful, args.fast)
+        except ValueError as err:
+            parser.error(str(err))
         images = list_images(input_dir)
         if not images:
             raise FileNotFoundError(f"no images (png/jpg/bmp/tif) in {input_dir}")
@@ -105,9 +154,9 @@ def main(argv=None) -> int:
         opts = PerformanceOptions.fast(device) if args.fast else PerformanceOptions.faithful()
         apply_backend_flags(opts)
         if args.model == "iclr":
-            enhance, suffixes, rounding = _iclr_enhancer(args, preset, weights, device, opts)
+            enhance, suffixes, rounding, backend = _iclr_enhancer(args, preset, weights, device, opts, candidates)
         else:
-            enhance, suffixes, rounding = _zero_leinr_enhancer(args, weights, device, opts)
+            enhance, suffixes, rounding, backend = _zero_leinr_enhancer(args, weights, device, opts, candidates)
         for folder in [output_dir] + ([output_dir / "grid"] if args.grid else []):
             require_writable_folder(folder)
     except (FileNotFoundError, ValueError) as err:
@@ -115,6 +164,10 @@ def main(argv=None) -> int:
             " (weights: see README 'Weights' or pass --weights; datasets: see README 'Datasets')"
         print(f"error: {err}{hint}", file=sys.stderr)
         return 2
+    except BackendUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"backend: {backend}" + (f" ({opts.describe()})" if backend == "torch" else " (exported ONNX graph, fp32)"))
     if renamed := [f"{p.name} -> {stems[p]}" for p in images if stems[p] != p.stem]:
         print(f"note: inputs sharing a name are written as <name>_<extension>: {', '.join(renamed)}")
     gts = {pair_key(p): p for p in list_images(gt_dir)} if gt_dir and gt_dir.is_dir() else {}

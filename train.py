@@ -11,6 +11,7 @@
 Every default lives in the config dataclasses (the released recipe); ``--recipe`` layers a named
 preset over them and the flags given on the command line override both.
 """
+import engine.cpu_threads  # noqa: F401  (first: the OpenMP wait policy must be set before torch loads)
 import argparse
 import json
 import sys

@@ -2,6 +2,7 @@
 
     python benchmarks/bench.py                               # auto device, both models, defaults
     python benchmarks/bench.py --device cpu --out benchmarks/results_cpu.md
+    python benchmarks/bench.py --quick --out benchmarks/results_cpu_avx2.md   # inference at 600x400 only
 
 For each model one Markdown table: training-step throughput (ICLR: full spec-§4 objective with a
 random-weight VGG-19, forward + backward + Adam; Zero-LEINR: one full spec-§4 iteration with its
@@ -9,6 +10,14 @@ three Adam optimisers), inference latency per image at each size, peak memory of
 largest absolute output difference of the optimised path. Baseline and optimised run in the same
 process, interleaved repeat by repeat (alternating which goes first), and the cells give the
 median with (min-max) of the repeats, so a machine loaded by other work hurts both alike.
+
+A second table per model and size lists every inference path (PyTorch fp32 eager, the optimised
+PyTorch path, and the exported ONNX graph run by each of ``--backends``), timed in the same
+interleaved loop: the model's FLOPs (``torch.utils.flop_counter.FlopCounterMode`` over the faithful
+forward, counted on fake tensors), achieved GFLOP/s (those FLOPs over the median time) and the
+share of the machine's peak, measured in the same run with the same thread count as the best of
+three large fp32 matrix products (``torch.mm``, 4096x4096); and the share of 8-bit output values
+within one level of the fp32 eager path (ICLR truncates to 8 bits, Zero-LEINR rounds, as eval.py).
 
 Each configuration first makes one untimed *check call*: its output is compared with the
 baseline's, and its peak memory is taken during it (it includes one-time allocations such as
@@ -38,8 +47,13 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
+from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from engine.backend_choice import graph_enhancer  # noqa: E402
 from engine.device import resolve_device  # noqa: E402
 from engine.distributed import DistributedContext  # noqa: E402
+from engine.graph_backends import GRAPH_BACKENDS  # noqa: E402
 from engine.iclr_trainer import ICLRStep  # noqa: E402
 from engine.inference import enhance_iclr, enhance_zero_leinr  # noqa: E402
 from engine.performance import (PerformanceOptions, apply_backend_flags, autocast, cpu_has_native_bf16,  # noqa: E402
@@ -53,6 +67,8 @@ DEFAULTS = {  # per device type: train_batch, train_crop, repeats, warmup
     "cpu": dict(train_batch=2, train_crop=128, repeats=3, warmup=0),
     "cuda": dict(train_batch=8, train_crop=256, repeats=20, warmup=3),
 }
+QUICK = dict(repeats=2)  # --quick overrides of DEFAULTS
+FULL_SIZES, QUICK_SIZES = ("600x400", "1920x1080"), ("600x400",)
 
 
 # --------------------------------------------------------------------------- measuring helpers
@@ -145,6 +161,28 @@ def measure(fns: dict, device: torch.device, repeats: int, warmup: int, memory: 
     return res
 
 
+def matmul_peak_gflops(n: int = 4096, repeats: int = 3) -> float:
+    """Best fp32 GFLOP/s of an n x n by n x n ``torch.mm`` on the CPU (``2 n^3`` FLOPs), current thread count."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def inference_flops(model, h: int, w: int) -> int:
+    """FLOPs of one faithful batch-1 inference at h x w (``FlopCounterMode`` over a fake-tensor input,
+    which computes shapes only; Zero-LEINR: ``enhance``, i.e. fuse and denoise)."""
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        x = torch.empty(1, 3, h, w, device=next(model.parameters()).device)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model.enhance(x) if isinstance(model, ZeroLEINR) else model(x)
+    return counter.get_total_flops()
+
+
 # --------------------------------------------------------------------------- workloads
 
 def _build(model_name: str, seed: int = 0):
@@ -197,6 +235,7 @@ def zero_leinr_train_step(model, opts: PerformanceOptions, device: torch.device,
 
 TRAIN_STEPS = {"iclr": iclr_train_step, "zero_leinr": zero_leinr_train_step}
 TITLES = {"iclr": "ICLR", "zero_leinr": "Zero-LEINR"}
+ROUNDING = {"iclr": torch.floor, "zero_leinr": torch.round}  # eval.py's 8-bit conversion per model
 
 
 # --------------------------------------------------------------------------- report
@@ -213,8 +252,9 @@ def machine_line(device: torch.device) -> str:
     except OSError:
         pass
     cpu = cpu or platform.processor() or platform.machine()
-    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    parts = [f"CPU {cpu} ({os.cpu_count()} logical CPUs{', ' + ' '.join(isa) if isa else ''})",
+    isa = ", ".join(f"{label} {'yes' if flag in flags else 'no'}" for label, flag in
+                    (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AVX512-BF16", "avx512_bf16"), ("AMX", "amx_bf16")))
+    parts = [f"CPU {cpu} ({os.cpu_count()} logical CPUs; {isa})",
              f"torch {torch.__version__}", f"{torch.get_num_threads()} intra-op threads",
              f"oneDNN native bf16: {'yes' if cpu_has_native_bf16() else 'no'}"]
     if device.type == "cuda":
@@ -256,6 +296,17 @@ def _diff_summary(base: torch.Tensor, opt: torch.Tensor) -> str:
             f"{int((d > 1 / 255).sum())} of {d.numel()} > 1/255")
 
 
+def _within_one_level(name: str, base: tuple, other: tuple) -> str:
+    """Share of 8-bit output values (all outputs) at most one level from the baseline's."""
+    rounding = ROUNDING[name]
+    close = total = 0
+    for b, o in zip(base, other):
+        levels = (rounding(o.clamp(0, 1) * 255) - rounding(b.clamp(0, 1) * 255)).abs()
+        close += int((levels <= 1).sum())
+        total += levels.numel()
+    return f"{100 * close / total:.3f}%"
+
+
 def parse_size(text: str) -> tuple:
     """``"600x400"`` (width x height) -> (height, width)."""
     try:
@@ -265,8 +316,9 @@ def parse_size(text: str) -> tuple:
     return h, w
 
 
-def bench_model(name: str, args, device: torch.device, base_opts, fast_opts, memory: PeakMemory, log) -> list:
-    """Markdown lines of one model's table."""
+def bench_model(name: str, args, device: torch.device, base_opts, fast_opts, memory: PeakMemory, log,
+                peak_gflops: float | None = None) -> list:
+    """Markdown lines of one model's tables."""
     t_start = time.perf_counter()
     reference = _build(name).to(device).eval()
     baseline = prepare_model(copy.deepcopy(reference), base_opts).eval()
@@ -284,6 +336,9 @@ def bench_model(name: str, args, device: torch.device, base_opts, fast_opts, mem
     del plain, faithful
 
     # 2) training step
+    if args.quick:
+        return _inference_tables(name, args, device, base_opts, fast_opts, memory, log, peak_gflops, reference,
+                                 baseline, optimised, rows, identical, t_start)
     crop = args.train_crop
     if name == "zero_leinr" and crop % 64:
         crop = -(-crop // 64) * 64  # the denoiser sees crop/2 sub-images, which need multiples of 32
@@ -304,13 +359,28 @@ def bench_model(name: str, args, device: torch.device, base_opts, fast_opts, mem
     lb, lo = b["out"][0].item(), o["out"][0].item()
     rows.append(("training first-step loss", f"{lb:.6g}", f"{lo:.6g}", f"abs diff {abs(lb - lo):.2g}"))
 
-    # 3) inference at each size
+    return _inference_tables(name, args, device, base_opts, fast_opts, memory, log, peak_gflops, reference,
+                             baseline, optimised, rows, identical, t_start)
+
+
+def _inference_tables(name, args, device, base_opts, fast_opts, memory, log, peak_gflops, reference, baseline,
+                      optimised, rows, identical, t_start) -> list:
+    """3) inference at each size: the baseline/optimised rows, and one table of all paths per size."""
+    path_tables = []
+    graphs = {}
+    if device.type == "cpu":
+        switches = {} if name == "iclr" else {"square_pad": True}
+        for backend in args.backends:
+            log(f"[{name}] loading the {backend} graph (exported on first use) ...")
+            graphs[backend] = graph_enhancer(backend, name, reference, switches, log=log)
     for h, w in args.sizes:
         log(f"[{name}] inference {w}x{h} ...")
         x = (torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 0.3).to(device)
         fns = {"baseline": make_inference_fn(baseline, x[0], base_opts),
                "optimised": make_inference_fn(optimised, x[0], fast_opts)}
+        fns.update({backend: (lambda g=graph, img=x[0].cpu(): g(img)) for backend, graph in graphs.items()})
         res = measure(fns, device, args.repeats, args.warmup, memory)
+        path_tables += _paths_table(name, res, inference_flops(reference, h, w), peak_gflops, fast_opts, h, w)
         b, o = res["baseline"], res["optimised"]
         diff = "; ".join(_diff_summary(tb, to) for tb, to in zip(b["out"], o["out"]))
         rows.append((f"inference {w}x{h} (ms/image)", _ms(b["times"]), _ms(o["times"]),
@@ -323,13 +393,30 @@ def bench_model(name: str, args, device: torch.device, base_opts, fast_opts, mem
     fp32_note = ("fp32 baseline bit-identical to a plain model call: "
                  + ("yes" if identical else "**NO**"))
     extra = (" (ENRB square-padded, as released)" if name == "zero_leinr"
-             else " (objective with random-weight VGG-19)")
+             else "" if args.quick else " (objective with random-weight VGG-19)")
     lines = [f"### {TITLES[name]}{extra}, random initial weights", "",
              f"Optimised path: `{fast_opts.describe()}`; {fp32_note}; "
              f"repeats {args.repeats}, warm-up {args.warmup}; took {time.perf_counter() - t_start:.0f} s.", "",
              "| metric | baseline (fp32 eager) | optimised | ratio (>1: optimised better) |",
              "|---|---|---|---|"]
     lines += [f"| {a} | {b_} | {c} | {d} |" for a, b_, c, d in rows]
+    return lines + [""] + path_tables
+
+
+def _paths_table(name: str, res: dict, flops: int, peak_gflops: float | None, fast_opts, h: int, w: int) -> list:
+    """Markdown lines: every inference path at one size, with FLOP rate, share of peak and 8-bit agreement."""
+    labels = {"baseline": "PyTorch fp32 eager (faithful)", "optimised": f"PyTorch {fast_opts.describe()}"}
+    base_median = statistics.median(res["baseline"]["times"])
+    lines = [f"{TITLES[name]} inference paths at {w}x{h}: {flops / 1e9:.1f} GFLOP per image (faithful forward)", "",
+             "| path | ms/image | speed-up | GFLOP/s | % of peak | 8-bit values within 1 level of fp32 eager | "
+             "peak MiB |", "|---|---|---|---|---|---|---|"]
+    for key, r in res.items():
+        median = statistics.median(r["times"])
+        rate = flops / median / 1e9
+        share = f"{100 * rate / peak_gflops:.1f}%" if peak_gflops else "n/a"
+        lines.append(f"| {labels.get(key, key + ' (ONNX graph, fp32)')} | {_ms(r['times'])} | "
+                     f"{_ratio(base_median, median)} | {rate:.1f} | {share} | "
+                     f"{_within_one_level(name, res['baseline']['out'], r['out'])} | {_mib(r['memory'])} |")
     return lines + [""]
 
 
@@ -339,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu | cuda | auto (default)")
     p.add_argument("--models", nargs="+", choices=list(TRAIN_STEPS), default=list(TRAIN_STEPS))
     p.add_argument("--sizes", nargs="+", type=parse_size, default=None,
-                   help="inference sizes WIDTHxHEIGHT (default 600x400 1920x1080)")
+                   help="inference sizes WIDTHxHEIGHT (default 600x400 1920x1080; --quick: 600x400)")
     p.add_argument("--train_batch", type=int, help="default: CPU 2, CUDA 8")
     p.add_argument("--train_crop", type=int, help="default: CPU 128, CUDA 256 (Zero-LEINR: rounded up to x64)")
     p.add_argument("--repeats", type=int, help="timed calls per configuration (default: CPU 3, CUDA 20)")
@@ -349,6 +436,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no_channels_last", action="store_true", help="optimised path without channels_last")
     p.add_argument("--compile", action="store_true", help="optimised path with torch.compile")
     p.add_argument("--threads", type=int, help="torch.set_num_threads for both paths")
+    p.add_argument("--backends", nargs="*", choices=list(GRAPH_BACKENDS), default=list(GRAPH_BACKENDS),
+                   help="exported-graph backends timed as extra inference rows on CPU (default: all; none: no value)")
+    p.add_argument("--quick", action="store_true",
+                   help="inference only (no training step), default size 600x400 and 2 repeats: a few minutes on 2 cores")
     p.add_argument("--out", help="also write the report to this Markdown file")
     return p
 
@@ -357,13 +448,15 @@ def main(argv=None) -> str:
     """Run the benchmark; prints and returns the Markdown report."""
     args = build_parser().parse_args(argv)
     device = resolve_device(args.device)
-    for key, value in DEFAULTS[device.type].items():
+    defaults = dict(DEFAULTS[device.type], **(QUICK if args.quick else {}))
+    for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.sizes is None:
-        args.sizes = [parse_size("600x400"), parse_size("1920x1080")]
+        args.sizes = [parse_size(size) for size in (QUICK_SIZES if args.quick else FULL_SIZES)]
     if args.threads:
         torch.set_num_threads(args.threads)
+    peak_gflops = matmul_peak_gflops() if device.type == "cpu" else None
 
     fast_opts = PerformanceOptions.fast(device)
     if args.amp != "auto":
@@ -386,7 +479,7 @@ def main(argv=None) -> str:
     try:
         body = []
         for name in args.models:
-            body += bench_model(name, args, device, base_opts, fast_opts, memory, log)
+            body += bench_model(name, args, device, base_opts, fast_opts, memory, log, peak_gflops)
     finally:
         restore_backend_flags(previous)
     mem_note = ("torch.cuda.max_memory_allocated delta" if device.type == "cuda" else
@@ -395,6 +488,8 @@ def main(argv=None) -> str:
         "## Benchmark: faithful fp32 eager vs optimised", "",
         f"Command: `{command.strip()}`", "",
         f"Machine: {machine_line(device)}; load average at start {load_start}, at end {_load()}.", "",
+        *([f"Measured peak: {peak_gflops:.1f} GFLOP/s (fp32 4096x4096 torch.mm, best of 3, "
+           f"{torch.get_num_threads()} threads).", ""] if peak_gflops else []),
         f"Cells: median (min-max) over interleaved repeats. Peak memory: {mem_note}. "
         "Abs diff: check-call outputs, optimised vs baseline (max, mean, values off by more than 1/255).", "",
         *body])

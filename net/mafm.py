@@ -1,5 +1,6 @@
 """MAFM: the HV/I fusion module (ICLR spec §2, reduction 8)."""
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -59,3 +60,34 @@ class MAFM(nn.Module):
         # The released code applies a sigmoid to the already-sigmoided pixel attention.
         w = self.alpha * torch.sigmoid(self.pa(s0, c)) + self.beta * torch.sigmoid(self.pa(s0, p))
         return self.conv(s0 + w * x + (1 - w) * y)
+
+
+class FusedMAFM(nn.Module):
+    """The same function as a ``MAFM`` (whose parameters it uses), evaluated with half the pixel-attention work.
+
+    ``PixelAttention`` is a grouped 7x7 conv over the pairs (s0, c) and (s0, p), where
+    ``c = s0 + ca(s0)`` adds a per-channel constant and ``p = s0 + sa(s0)`` a per-pixel map shared by
+    all channels. Convolution and reflect padding being linear, with ``W0``/``W1`` the kernels of
+    each pair's first/second member:
+    ``pa(s0, c) = dw(s0, W0 + W1) + ca(s0) * sum(W1) + bias`` and
+    ``pa(s0, p) = dw(s0, W0 + W1) + conv(sa(s0), W1) + bias``: one depthwise 7x7 conv shared by
+    both and one 1-to-C 7x7 conv instead of two grouped convs with two inputs per group (4x the
+    work, and a slow kernel on CPUs). Results equal ``MAFM`` up to float rounding (~1e-6).
+    Used by the exported inference graph (``engine/onnx_export.py``).
+    """
+
+    def __init__(self, mafm: MAFM):
+        super().__init__()
+        self.mafm = mafm
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        m = self.mafm
+        conv = m.pa.pa2
+        w0, w1 = conv.weight[:, 0:1], conv.weight[:, 1:2]  # (C,1,7,7): kernels of s0 and of c / p
+        pad = (3, 3, 3, 3)
+        s0 = x + y
+        base = F.conv2d(F.pad(s0, pad, mode="reflect"), w0 + w1, conv.bias, groups=s0.shape[1])
+        with_c = base + m.ca(s0) * w1.sum(dim=(1, 2, 3)).view(1, -1, 1, 1)
+        with_p = base + F.conv2d(F.pad(m.sa(s0), pad, mode="reflect"), w1)
+        w = m.alpha * torch.sigmoid(torch.sigmoid(with_c)) + m.beta * torch.sigmoid(torch.sigmoid(with_p))
+        return m.conv(s0 + w * x + (1 - w) * y)

@@ -11,7 +11,7 @@ def _reflect_indices(size: int, target: int, device: torch.device) -> torch.Tens
     idx = torch.arange(target, device=device)
     if size == 1:
         return torch.zeros_like(idx)
-    period = 2 * (size - 1)
+    period = idx.new_full((), 2 * (size - 1))  # a tensor, so that ONNX export keeps symbolic sizes
     idx = idx % period
     return torch.where(idx < size, idx, period - idx)
 

@@ -5,14 +5,23 @@ from torch import nn
 
 
 class BilinearResize(nn.Module):
-    """Bilinear resize by ``scale`` with ``align_corners=True`` (as ``nn.UpsamplingBilinear2d``)."""
+    """Bilinear resize by ``scale`` (0.5 or 2) with ``align_corners=True`` (as ``nn.UpsamplingBilinear2d``).
+
+    The output size is computed in integers (``H // 2`` or ``2 * H``), which is what
+    ``scale_factor`` gives too (with ``align_corners=True`` the sampling grid depends on the sizes
+    only), so that an exported graph keeps symbolic sizes an exporter can reason about.
+    """
 
     def __init__(self, scale: float):
         super().__init__()
+        if scale not in (0.5, 2):
+            raise ValueError(f"scale must be 0.5 or 2, got {scale}")
         self.scale = scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=True)
+        h, w = x.shape[-2:]
+        size = (h * 2, w * 2) if self.scale == 2 else (h // 2, w // 2)
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
 
 
 class NormDownsample(nn.Module):

@@ -129,7 +129,7 @@ def test_bench_runs_end_to_end(tmp_path, capsys):
 
     out_file = tmp_path / "bench.md"
     report = bench.main(["--device", "cpu", "--sizes", "48x40", "--train_crop", "32", "--train_batch", "1",
-                         "--repeats", "1", "--warmup", "0", "--out", str(out_file)])
+                         "--repeats", "1", "--warmup", "0", "--backends", "--out", str(out_file)])
     printed = capsys.readouterr().out
     assert report in printed
     assert out_file.read_text().strip() == report.strip()
@@ -141,3 +141,5 @@ def test_bench_runs_end_to_end(tmp_path, capsys):
     assert report.count("| inference 48x40 (ms/image)") == 2
     assert report.count("peak memory (MiB)") == 4
     assert "abs diff to baseline" in report and "> 1/255" in report
+    assert "Measured peak: " in report and "AVX2 " in report and "AVX512-BF16 " in report
+    assert report.count("inference paths at 48x40") == 2 and report.count("| PyTorch fp32 eager (faithful) |") == 2

@@ -1,0 +1,84 @@
+"""On-disk cache of exported ONNX graphs, so that only the first run with given weights pays the export.
+
+A graph is stored as ``<cache dir>/<model>-<key>.onnx``. The key is a SHA-256 over everything the
+graph depends on: the model name, the test-time switches, the weights (every tensor of the state
+dict: name, dtype, shape, bytes), the export code (the source of ``net/`` and
+``engine/onnx_export.py``), the opset and the versions of torch, onnx and onnxscript. Change any
+of them and the next run exports again; stale files are left in place (delete the folder to
+reclaim the space).
+
+Cache folder: ``$LLIE_ONNX_CACHE`` when set, else ``$XDG_CACHE_HOME/llie/onnx``, else
+``~/.cache/llie/onnx``.
+"""
+import hashlib
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import onnx_export
+
+CACHE_VARIABLE = "LLIE_ONNX_CACHE"
+ROOT = Path(__file__).resolve().parents[1]
+EXPORT_SOURCES = (ROOT / "net", ROOT / "engine" / "onnx_export.py")
+
+
+def onnx_cache_dir() -> Path:
+    """The cache folder (see the module docstring); not created here."""
+    if os.environ.get(CACHE_VARIABLE):
+        return Path(os.environ[CACHE_VARIABLE])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "llie" / "onnx"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
+def _source_digest() -> str:
+    digest = hashlib.sha256()
+    for source in EXPORT_SOURCES:
+        for path in sorted(source.rglob("*.py")) if source.is_dir() else [source]:
+            digest.update(path.relative_to(ROOT).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 of ``model``'s state dict (names, dtypes, shapes and bytes of every tensor)."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def graph_key(model_name: str, model: nn.Module, switches: dict) -> str:
+    """Hex key of the graph ``export_onnx(model_name, model, switches)`` would write (switches left out
+    count with their defaults)."""
+    graph_switches = onnx_export.inference_graph(model_name, model, switches).switches
+    fields = {"model": model_name, "switches": sorted(graph_switches.items()), "weights": weights_digest(model),
+              "code": _source_digest(), "opset": onnx_export.OPSET,
+              "versions": {p: _version(p) for p in ("torch", "onnx", "onnxscript")}}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def cached_onnx(model_name: str, model: nn.Module, switches: dict, log=None) -> Path:
+    """Path of the ONNX graph of ``model`` with ``switches``, exported into the cache on first use.
+
+    ``log`` (a ``print``-like callable) is told when an export starts. Raises ``ImportError``
+    when an export is needed and ``onnx``/``onnxscript`` are missing.
+    """
+    path = onnx_cache_dir() / f"{model_name}-{graph_key(model_name, model, switches)}.onnx"
+    if not path.is_file():
+        if log:
+            log(f"exporting {model_name} to ONNX (once for these weights and switches) -> {path}")
+        onnx_export.export_onnx(model_name, model, switches, path)
+    return path

@@ -1,0 +1,134 @@
+"""ONNX export of the inference paths: one graph per model and test-time switches, any height and width.
+
+The graphs take ``image`` (1,3,H,W) float32 RGB in [0,1], H and W >= 2 and dynamic, and compute
+what ``engine/inference.py`` computes on the faithful fp32 path, padding included:
+
+- ``ICLRGraph``: ``enhanced`` (1,3,H,W) in [0,1] (reflect-pad bottom/right to a multiple of 8,
+  at least 32, run, crop back, clamp); ``saturation_gain`` and ``alpha`` are constants of the graph.
+- ``ZeroLEINRGraph``: ``fused`` (1,3,H,W), the unclamped CPLEB output, and ``denoised``
+  (1,3,H,W) in [0,1]; the ENRB padding (square or each side) is fixed in the graph.
+
+``export_onnx`` traces with ``torch.export`` (symbolic sizes; shape guards the tracer cannot
+prove become run-time checks instead of specialising the graph) and converts with
+``torch.onnx.export`` at ``OPSET``. Needs the ``onnx`` and ``onnxscript`` packages.
+"""
+import copy
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from net import ICLR, ZeroLEINR
+from net.iclr import MIN_SIDE, SIZE_MULTIPLE
+from net.mafm import FusedMAFM
+from net.n2n_unet import DOWNSCALE
+from net.padding import reflect_pad_bottom_right
+from net.zero_leinr import quantize_uint8
+
+OPSET = 20
+INPUT_NAME = "image"
+OUTPUT_NAMES = {"iclr": ("enhanced",), "zero_leinr": ("fused", "denoised")}
+MIN_EXPORT_SIDE = 2  # a 1-pixel side has no reflection; the exporter also treats sizes 0/1 as constants
+MAX_EXPORT_SIDE = 1 << 16
+
+
+def _round_up(side, multiple: int):
+    return (side + multiple - 1) // multiple * multiple
+
+
+class ICLRGraph(nn.Module):
+    """``ICLR`` with fixed test-time switches: (1,3,H,W) RGB in [0,1] -> enhanced (1,3,H,W) in [0,1].
+
+    Same padding as ``ICLR.forward`` (always applied: padding to the same size is the identity),
+    written with symbolic-size-friendly integer arithmetic. Takes ``model`` over: its fusion
+    modules are wrapped as ``FusedMAFM`` (same function, half the work).
+    """
+
+    def __init__(self, model: ICLR, saturation_gain: float = 1.0, alpha: float = 1.0):
+        super().__init__()
+        self.model = model
+        for name in ("fusion1", "fusion2", "fusion3", "fusion4"):
+            setattr(self.model, name, FusedMAFM(getattr(self.model, name)))
+        self.saturation_gain = saturation_gain
+        self.alpha = alpha
+
+    @property
+    def switches(self) -> dict:
+        """The test-time switches fixed in this graph, defaults included."""
+        return {"saturation_gain": self.saturation_gain, "alpha": self.alpha}
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        h, w = image.shape[-2:]
+        # = net.iclr.padded_size, as a multiple of 8 times a symbol (simpler for the tracer's shape reasoning)
+        ph = SIZE_MULTIPLE * torch.sym_max((h + SIZE_MULTIPLE - 1) // SIZE_MULTIPLE, MIN_SIDE // SIZE_MULTIPLE)
+        pw = SIZE_MULTIPLE * torch.sym_max((w + SIZE_MULTIPLE - 1) // SIZE_MULTIPLE, MIN_SIDE // SIZE_MULTIPLE)
+        out = self.model._forward_aligned(reflect_pad_bottom_right(image, ph, pw), self.saturation_gain, self.alpha)
+        return out[..., :h, :w].clamp(0, 1)
+
+
+class ZeroLEINRGraph(nn.Module):
+    """``ZeroLEINR.enhance`` with fixed ENRB padding: (1,3,H,W) in [0,1] -> ``(fused, denoised)``.
+
+    ``square_pad`` None keeps the model's own setting (``ZeroLEINR.square_pad``).
+    """
+
+    def __init__(self, model: ZeroLEINR, square_pad: bool | None = None):
+        super().__init__()
+        self.model = model
+        self.square_pad = model.square_pad if square_pad is None else square_pad
+
+    @property
+    def switches(self) -> dict:
+        """The test-time switches fixed in this graph, defaults included."""
+        return {"square_pad": self.square_pad}
+
+    def forward(self, image: torch.Tensor):
+        h, w = image.shape[-2:]
+        fused = self.model.fuse(image)
+        ph, pw = _round_up(h, DOWNSCALE), _round_up(w, DOWNSCALE)
+        if self.square_pad:
+            ph = pw = torch.sym_max(ph, pw)
+        padded = reflect_pad_bottom_right(quantize_uint8(fused), ph, pw)
+        return fused, self.model.denoiser(padded)[:, :, :h, :w].clamp(0.0, 1.0)
+
+
+def inference_graph(model_name: str, model: nn.Module, switches: dict) -> nn.Module:
+    """The export wrapper of a CPU copy of ``model`` in eval mode (``model`` itself is left as it is):
+    ``ICLRGraph(copy, **switches)`` or ``ZeroLEINRGraph(copy, **switches)``."""
+    graphs = {"iclr": ICLRGraph, "zero_leinr": ZeroLEINRGraph}
+    return graphs[model_name](copy.deepcopy(model).cpu().eval(), **switches)
+
+
+def export_onnx(model_name: str, model: nn.Module, switches: dict, path) -> Path:
+    """Export ``model`` with ``switches`` to the ONNX file ``path`` (written atomically); returns ``path``.
+
+    Traced on a 64x96 example; height and width stay symbolic (``MIN_EXPORT_SIDE`` to
+    ``MAX_EXPORT_SIDE``), the batch is 1. Raises ``ImportError`` when ``onnx``/``onnxscript`` are missing.
+    """
+    import onnx  # noqa: F401  (fail early and clearly: torch.onnx needs both)
+    import onnxscript  # noqa: F401
+
+    graph = inference_graph(model_name, model, switches)
+    example = (torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0)),)
+    height = torch.export.Dim("height", min=MIN_EXPORT_SIDE, max=MAX_EXPORT_SIDE)
+    width = torch.export.Dim("width", min=MIN_EXPORT_SIDE, max=MAX_EXPORT_SIDE)
+    with torch.no_grad():
+        program = torch.export.export(graph, example, dynamic_shapes=({2: height, 3: width},), strict=False,
+                                      prefer_deferred_runtime_asserts_over_guards=True)
+        onnx_program = torch.onnx.export(program, example, dynamo=True, opset_version=OPSET,
+                                         input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES[model_name]),
+                                         optimize=True, verbose=False)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        onnx_program.save(tmp, external_data=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path

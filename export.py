@@ -1,0 +1,74 @@
+"""Export ICLR or Zero-LEINR to one ONNX file for deployment (any height and width, batch 1).
+
+    python export.py --model iclr --weights weights/best.pth --onnx iclr.onnx [--saturation 1.3] [--alpha 0.84]
+    python export.py --model zero_leinr --weights weights/zero_leinr --onnx zero_leinr.onnx [--pad each]
+
+Input ``image`` (1,3,H,W) float32 RGB in [0,1], H, W >= 2. Outputs: ICLR ``enhanced`` (1,3,H,W) in
+[0,1]; Zero-LEINR ``fused`` (unclamped) and ``denoised`` (in [0,1]). The padding of each model
+is inside the graph; the test-time switches are fixed at export. The graph comes from the same
+cache as ``eval.py --backend onnxruntime|openvino`` (exported there on first use).
+"""
+import engine.cpu_threads  # noqa: F401  (first: the OpenMP wait policy must be set before torch loads)
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from engine.checkpoint import load_iclr_weights, load_zero_leinr_weights
+from engine.onnx_cache import cached_onnx
+from engine.onnx_export import OPSET, OUTPUT_NAMES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=["iclr", "zero_leinr"], required=True)
+    p.add_argument("--weights", required=True,
+                   help="ICLR: a state_dict file; Zero-LEINR: a folder with the three released files or one combined file")
+    p.add_argument("--onnx", required=True, help="the ONNX file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --onnx if it exists")
+    p.add_argument("--saturation", type=float, help="ICLR: saturation gain of the inverse HVI (default 1.0 = off)")
+    p.add_argument("--alpha", type=float, help="ICLR: output scale of the inverse HVI (default 1.0 = off)")
+    p.add_argument("--pad", choices=["square", "each"],
+                   help="Zero-LEINR denoiser padding (default: square, as released; see eval.py --pad)")
+    return p
+
+
+def _switches(args, parser) -> dict:
+    """The graph's test-time switches from the options (only those given; the rest keep the model's defaults)."""
+    if args.model == "iclr":
+        if args.pad:
+            parser.error("--pad applies to --model zero_leinr")
+        named = {"saturation_gain": args.saturation, "alpha": args.alpha}
+    else:
+        if args.saturation is not None or args.alpha is not None:
+            parser.error("--saturation and --alpha apply to --model iclr")
+        named = {"square_pad": None if args.pad is None else args.pad == "square"}
+    return {k: v for k, v in named.items() if v is not None}
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    switches = _switches(args, parser)
+    out = Path(args.onnx)
+    if out.exists() and not args.overwrite:
+        print(f"error: {out} exists; pass --overwrite to replace it", file=sys.stderr)
+        return 2
+    try:
+        model = load_iclr_weights(args.weights) if args.model == "iclr" else load_zero_leinr_weights(args.weights)
+        graph = cached_onnx(args.model, model, switches, log=lambda msg: print(msg, file=sys.stderr))
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ImportError as err:
+        print(f"error: exporting to ONNX needs the Python package '{err.name}' (pip install -r requirements.txt)",
+              file=sys.stderr)
+        return 2
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(graph, out)
+    print(f"wrote {out} (ONNX opset {OPSET}, input image (1,3,H,W), outputs {', '.join(OUTPUT_NAMES[args.model])})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

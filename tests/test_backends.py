@@ -1,0 +1,247 @@
+"""ONNX export and the ONNX Runtime / OpenVINO backends: parity with the faithful path, cache, CLI, thread policy.
+
+The graphs are exported once per module (ICLR takes a minute or two on a busy CPU) into a private
+cache folder and shared by the tests.
+"""
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import eval as evaluate
+import export as export_cli
+from data.image_io import read_image, save_image
+from engine import onnx_cache, onnx_export
+from engine.backend_choice import CPU_AUTO_ORDER, backend_candidates
+from engine.graph_backends import GRAPH_BACKENDS, BackendUnavailable, GraphEnhancer, load_graph
+from net import ICLR, ZeroLEINR
+
+ROOT = Path(__file__).resolve().parents[1]
+ICLR_SWITCHES = dict(saturation_gain=1.3, alpha=0.84)  # both switches in one graph
+SIZES = [(37, 53), (64, 96)]  # odd and aligned, through one dynamic-shape graph
+CPU = torch.device("cpu")
+
+
+def _image(h, w, seed):
+    return torch.rand(3, h, w, generator=torch.Generator().manual_seed(seed)) * 0.4
+
+
+def _seeded(cls, seed=0):
+    torch.manual_seed(seed)
+    return cls().eval()
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    """A private ONNX cache for this module (``LLIE_ONNX_CACHE``), restored afterwards."""
+    folder = tmp_path_factory.mktemp("onnx_cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(onnx_cache.CACHE_VARIABLE, str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def iclr_graph(cache_dir):
+    model = _seeded(ICLR)
+    return model, onnx_cache.cached_onnx("iclr", model, ICLR_SWITCHES)
+
+
+@pytest.fixture(scope="module")
+def zero_leinr_graphs(cache_dir):
+    model = _seeded(ZeroLEINR)
+    return model, {pad: onnx_cache.cached_onnx("zero_leinr", model, dict(square_pad=pad)) for pad in (True, False)}
+
+
+def _dims(path):
+    shape = onnx.load(str(path)).graph.input[0].type.tensor_type.shape
+    return [d.dim_param or d.dim_value for d in shape.dim]
+
+
+@pytest.mark.parametrize("backend", list(GRAPH_BACKENDS))
+def test_iclr_graph_matches_faithful_path(iclr_graph, backend):
+    model, path = iclr_graph
+    dims = _dims(path)
+    assert dims[:2] == [1, 3] and all(isinstance(d, str) for d in dims[2:])  # symbolic height and width
+    enhance = GraphEnhancer(load_graph(backend, path))
+    for seed, (h, w) in enumerate(SIZES):
+        x = _image(h, w, seed)
+        with torch.no_grad():
+            ref = model(x[None], **ICLR_SWITCHES).clamp(0, 1)[0]
+        (out,) = enhance(x)
+        assert out.shape == (3, h, w)
+        assert (out - ref).abs().max().item() < 1e-4
+
+
+@pytest.mark.parametrize("backend", list(GRAPH_BACKENDS))
+@pytest.mark.parametrize("square_pad", [True, False])
+def test_zero_leinr_graph_matches_faithful_path(zero_leinr_graphs, backend, square_pad):
+    model, paths = zero_leinr_graphs
+    enhance = GraphEnhancer(load_graph(backend, paths[square_pad]))
+    reference = copy.deepcopy(model)
+    reference.square_pad = square_pad  # the model's padding mode is its attribute
+    for seed, (h, w) in enumerate(SIZES):
+        x = _image(h, w, seed)
+        with torch.no_grad():
+            fused_ref, denoised_ref = reference.enhance(x[None])
+        fused, denoised = enhance(x)
+        assert fused.shape == denoised.shape == (3, h, w)
+        assert (fused - fused_ref[0]).abs().max().item() < 1e-4
+        assert (denoised - denoised_ref[0]).abs().max().item() < 1e-4
+
+
+def test_cache_is_reused_and_keyed_by_weights_and_switches(zero_leinr_graphs, monkeypatch):
+    model, paths = zero_leinr_graphs
+
+    def no_export(*_):
+        raise AssertionError("exported again although the graph is cached")
+    monkeypatch.setattr(onnx_export, "export_onnx", no_export)
+    assert onnx_cache.cached_onnx("zero_leinr", model, dict(square_pad=True)) == paths[True]
+    assert paths[True] != paths[False]
+
+    exported = []
+    monkeypatch.setattr(onnx_export, "export_onnx",
+                        lambda name, m, switches, path: exported.append(path) or Path(path).write_bytes(b"stub"))
+    changed = _seeded(ZeroLEINR)
+    with torch.no_grad():
+        changed.denoiser.nin_c.bias.add_(1e-3)
+    path = onnx_cache.cached_onnx("zero_leinr", changed, dict(square_pad=True))
+    assert exported == [path] and path != paths[True]
+    iclr = _seeded(ICLR)
+    assert onnx_cache.graph_key("iclr", iclr, dict(alpha=0.84)) != onnx_cache.graph_key("iclr", iclr, {})
+    assert onnx_cache.graph_key("iclr", iclr, dict(alpha=1.0)) == onnx_cache.graph_key("iclr", iclr, {})  # defaults
+
+
+def _write_inputs(folder):
+    folder.mkdir()
+    for seed, (h, w) in enumerate(SIZES):
+        save_image(_image(h, w, seed), folder / f"img{seed}.png")
+
+
+def _pngs(folder):
+    return {p.name: read_image(p) for p in sorted(folder.glob("*.png"))}
+
+
+def _levels_apart(a, b):
+    return (a - b).abs().mul(255).round().max().item()
+
+
+@pytest.mark.parametrize("backend, tile", [("onnxruntime", None), ("openvino", "32")])
+def test_eval_backend_outputs_within_one_level_of_faithful(iclr_graph, tmp_path, capsys, backend, tile):
+    model, _ = iclr_graph
+    weights = tmp_path / "iclr.pth"
+    torch.save(model.state_dict(), weights)
+    _write_inputs(tmp_path / "in")
+    common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu",
+              "--saturation", "1.3", "--alpha", "0.84"] + (["--tile", tile, "--tile_overlap", "8"] if tile else [])
+    assert evaluate.main(common + ["--output_dir", str(tmp_path / "ref"), "--faithful"]) == 0
+    assert evaluate.main(common + ["--output_dir", str(tmp_path / "graph"), "--backend", backend]) == 0
+    out = capsys.readouterr().out
+    assert "backend: torch" in out and f"backend: {backend}" in out
+    ref, graph = _pngs(tmp_path / "ref"), _pngs(tmp_path / "graph")
+    assert ref.keys() == graph.keys() == {"img0.png", "img1.png"}
+    assert all(_levels_apart(ref[k], graph[k]) <= 1 for k in ref)
+
+
+def test_missing_backend_package_is_one_line_and_auto_falls_back(iclr_graph, tmp_path, capsys, monkeypatch):
+    model, _ = iclr_graph
+    weights = tmp_path / "iclr.pth"
+    torch.save(model.state_dict(), weights)
+    _write_inputs(tmp_path / "in")
+    args = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu",
+            "--saturation", "1.3", "--alpha", "0.84", "--output_dir", str(tmp_path / "out")]
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
+    assert evaluate.main(args + ["--backend", "openvino"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --backend openvino needs the Python package 'openvino' (pip install -r requirements.txt)"
+    assert evaluate.main(args) == 0  # auto: openvino missing, the next one (ONNX Runtime) runs
+    captured = capsys.readouterr()
+    assert "needs the Python package 'openvino'" in captured.err and "backend: onnxruntime" in captured.out
+    with pytest.raises(BackendUnavailable):
+        load_graph("openvino", Path("unused.onnx"))
+
+
+def test_backend_candidates():
+    assert backend_candidates("auto", CPU) == CPU_AUTO_ORDER
+    assert backend_candidates("auto", CPU, faithful=True) == ("torch",)
+    assert backend_candidates("auto", torch.device("cuda")) == ("torch",)
+    assert backend_candidates("onnxruntime", CPU) == ("onnxruntime",)
+    with pytest.raises(ValueError, match="--fast"):
+        backend_candidates("openvino", CPU, fast=True)
+
+
+def test_export_cli_writes_one_dynamic_graph_and_refuses_to_overwrite(iclr_graph, tmp_path, capsys):
+    model, cached = iclr_graph
+    weights = tmp_path / "iclr.pth"
+    torch.save(model.state_dict(), weights)
+    out = tmp_path / "deploy" / "iclr.onnx"
+    args = ["--model", "iclr", "--weights", str(weights), "--onnx", str(out), "--saturation", "1.3", "--alpha", "0.84"]
+    assert export_cli.main(args) == 0  # served from the cache the fixture filled
+    assert out.read_bytes() == cached.read_bytes()
+    out.write_bytes(b"keep me")
+    assert export_cli.main(args) == 2
+    assert capsys.readouterr().err.strip() == f"error: {out} exists; pass --overwrite to replace it"
+    assert out.read_bytes() == b"keep me"
+    assert export_cli.main(args + ["--overwrite"]) == 0
+    import onnxruntime
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    for seed, (h, w) in enumerate(SIZES):
+        x = _image(h, w, seed)[None]
+        (enhanced,) = session.run(None, {"image": x.numpy()})
+        with torch.no_grad():
+            ref = model(x, **ICLR_SWITCHES).clamp(0, 1)
+        assert enhanced.shape == (1, 3, h, w)
+        assert np.abs(enhanced - ref.numpy()).max() < 1e-4
+
+
+def test_export_cli_errors_are_one_line(tmp_path, capsys):
+    assert export_cli.main(["--model", "iclr", "--weights", str(tmp_path / "none.pth"),
+                            "--onnx", str(tmp_path / "x.onnx")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: weights file not found: {tmp_path / 'none.pth'}"
+    with pytest.raises(SystemExit) as exit_info:
+        export_cli.main(["--model", "iclr", "--weights", "w", "--onnx", "x.onnx", "--pad", "each"])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_scripts_default_to_passive_openmp_waiting(preset, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    code = "import engine.cpu_threads, os, sys; print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [expected, "False"]  # set before (and without) importing torch
+    for script in ("eval.py", "export.py", "train.py"):
+        first_import = next(line for line in (ROOT / script).read_text().splitlines()
+                            if line.startswith(("import ", "from ")))
+        assert first_import.startswith("import engine.cpu_threads"), script
+
+
+def test_bench_quick_times_the_backends(zero_leinr_graphs, monkeypatch):
+    from benchmarks import bench
+
+    def no_export(*_):
+        raise AssertionError("the benchmark's Zero-LEINR (seed 0, square padding) should hit the module's cache")
+    monkeypatch.setattr(onnx_export, "export_onnx", no_export)
+    report = bench.main(["--device", "cpu", "--quick", "--models", "zero_leinr", "--sizes", "48x40", "--repeats", "1"])
+    assert "training step" not in report
+    table = report[report.index("Zero-LEINR inference paths at 48x40"):]
+    assert "GFLOP per image" in table
+    for path in ("PyTorch fp32 eager (faithful)", "onnxruntime (ONNX graph, fp32)", "openvino (ONNX graph, fp32)"):
+        row = next(line for line in table.splitlines() if line.startswith(f"| {path} |"))
+        assert row.endswith("|") and "% |" in row  # share of peak and of 8-bit values
+
+
+@pytest.mark.parametrize("flags", [["--backend", "openvino", "--fast"], ["--backend", "onnxruntime", "--faithful"],
+                                   ["--faithful", "--fast"]])
+def test_eval_rejects_contradictory_backend_flags(flags, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(["--input_dir", "unused", "--device", "cpu", *flags])
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert " error: " in last and ("exclude each other" in last or "does not combine with" in last)
