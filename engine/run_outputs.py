@@ -38,7 +38,7 @@ def gpu_sized_warning(cfg, device: torch.device) -> str | None:
     seconds, gib = CPU_RECIPE_STEP[model]
     return (f"warning: this recipe is sized for a GPU: {cfg.batch_size} x {side}x{side} per step is {ratio:.0f}x the "
             f"pixels of --recipe cpu, which takes ~{seconds:.0f} s and ~{gib:.1f} GiB a step on 2 CPU cores "
-            f"(the time and memory grow about in proportion); see README 'Weights'")
+            f"(the time and memory grow about in proportion); see the step-cost table in README 'ICLR'")
 
 
 def interrupted_message(state_path: Path | None) -> str:
