@@ -1,7 +1,7 @@
 """ONNX export of the inference paths: one graph per model and test-time switches, any height and width.
 
 The graphs take ``image`` (1,3,H,W) float32 RGB in [0,1], H and W >= 2 and dynamic, and compute
-what ``engine/inference.py`` computes on the faithful fp32 path, padding included:
+what ``engine.enhancer.torch_enhancer`` computes on the faithful fp32 path, padding included:
 
 - ``ICLRGraph``: ``enhanced`` (1,3,H,W) in [0,1] (reflect-pad bottom/right to a multiple of 8,
   at least 32, run, crop back, clamp); ``saturation_gain`` and ``alpha`` are constants of the graph.
@@ -25,9 +25,10 @@ from net.iclr import MIN_SIDE, SIZE_MULTIPLE
 from net.mafm import FusedMAFM
 from net.padding import reflect_pad_bottom_right
 
+from .enhancer import OUTPUTS
+
 OPSET = 20
-INPUT_NAME = "image"
-OUTPUT_NAMES = {"iclr": ("enhanced",), "zero_leinr": ("fused", "denoised")}
+INPUT_NAME = "image"  # the outputs are named as the Enhancer names them (enhancer.OUTPUTS)
 MIN_EXPORT_SIDE = 2  # a 1-pixel side has no reflection; the exporter also treats sizes 0/1 as constants
 MAX_EXPORT_SIDE = 1 << 16
 
@@ -107,9 +108,8 @@ def export_onnx(model_name: str, model: nn.Module, switches: dict, path) -> Path
     with torch.no_grad():
         program = torch.export.export(graph, example, dynamic_shapes=({2: height, 3: width},), strict=False,
                                       prefer_deferred_runtime_asserts_over_guards=True)
-        onnx_program = torch.onnx.export(program, example, dynamo=True, opset_version=OPSET,
-                                         input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES[model_name]),
-                                         optimize=True, verbose=False)
+        onnx_program = torch.onnx.export(program, example, dynamo=True, opset_version=OPSET, input_names=[INPUT_NAME],
+                                         output_names=list(OUTPUTS[model_name].names), optimize=True, verbose=False)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
