@@ -20,7 +20,8 @@ CPU_AUTO_ORDER = ("openvino", "onnxruntime", "torch")
 
 
 class BackendRequestError(ValueError):
-    """Contradictory backend flags (a usage error of the command line); the message is one line."""
+    """A backend request that cannot be met (an unknown name, contradictory flags): a usage error of the
+    command line; the message is one line."""
 
 
 def backend_candidates(requested: str, device: torch.device, faithful: bool = False, fast: bool = False) -> tuple:

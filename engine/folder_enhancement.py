@@ -97,7 +97,7 @@ def enhance_folder(job: FolderEnhancement) -> int:
         for folder in [job.output_dir] + ([job.output_dir / "grid"] if job.grid else []):
             require_writable_folder(folder)
     except BackendRequestError:
-        raise
+        raise  # a usage error: the command line reports it
     except (FileNotFoundError, ValueError) as err:
         hint = "" if isinstance(err, (CheckpointError, OutputFolderError)) else \
             " (weights: see README 'Weights' or pass --weights; datasets: see README 'Datasets')"

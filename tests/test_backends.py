@@ -16,7 +16,8 @@ import torch
 
 import export as export_cli
 from data.image_io import read_image, save_image
-from engine import eval_command, onnx_cache, onnx_export
+from engine import onnx_cache, onnx_export
+from engine.eval_command import main as eval_main
 from engine.backend_choice import CPU_AUTO_ORDER, backend_candidates
 from engine.graph_backends import GRAPH_BACKENDS, BackendUnavailable, load_graph, load_graph_enhancer
 from net import ICLR, ZeroLEINR
@@ -140,8 +141,8 @@ def test_eval_backend_outputs_within_one_level_of_faithful(iclr_graph, tmp_path,
     _write_inputs(tmp_path / "in")
     common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu",
               "--saturation", "1.3", "--alpha", "0.84"] + (["--tile", tile, "--tile_overlap", "8"] if tile else [])
-    assert eval_command.main(common + ["--output_dir", str(tmp_path / "ref"), "--faithful"]) == 0
-    assert eval_command.main(common + ["--output_dir", str(tmp_path / "graph"), "--backend", backend]) == 0
+    assert eval_main(common + ["--output_dir", str(tmp_path / "ref"), "--faithful"]) == 0
+    assert eval_main(common + ["--output_dir", str(tmp_path / "graph"), "--backend", backend]) == 0
     out = capsys.readouterr().out
     assert "backend: torch" in out and f"backend: {backend}" in out
     ref, graph = _pngs(tmp_path / "ref"), _pngs(tmp_path / "graph")
@@ -157,10 +158,10 @@ def test_missing_backend_package_is_one_line_and_auto_falls_back(iclr_graph, tmp
     args = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu",
             "--saturation", "1.3", "--alpha", "0.84", "--output_dir", str(tmp_path / "out")]
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
-    assert eval_command.main(args + ["--backend", "openvino"]) == 2
+    assert eval_main(args + ["--backend", "openvino"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: --backend openvino needs the Python package 'openvino' (pip install -r requirements.txt)"
-    assert eval_command.main(args) == 0  # auto: openvino missing, the next one (ONNX Runtime) runs
+    assert eval_main(args) == 0  # auto: openvino missing, the next one (ONNX Runtime) runs
     captured = capsys.readouterr()
     assert "needs the Python package 'openvino'" in captured.err and "backend: onnxruntime" in captured.out
     with pytest.raises(BackendUnavailable):
@@ -242,7 +243,7 @@ def test_bench_quick_times_the_backends(zero_leinr_graphs, monkeypatch):
                                    ["--faithful", "--fast"]])
 def test_eval_rejects_contradictory_backend_flags(flags, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        eval_command.main(["--input_dir", "unused", "--device", "cpu", *flags])
+        eval_main(["--input_dir", "unused", "--device", "cpu", *flags])
     assert exit_info.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert " error: " in last and ("exclude each other" in last or "does not combine with" in last)

@@ -7,8 +7,8 @@ import torch
 
 import train
 from data.image_io import read_image, save_image
-from engine import eval_command
 from engine.checkpoint import save_zero_leinr_weights
+from engine.eval_command import main as eval_main
 from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, ZeroLEINRStep, train_zero_leinr
 from engine.distributed import DistributedContext
 from net import ZeroLEINR
@@ -130,7 +130,7 @@ def test_eval_zero_leinr_odd_sizes(tmp_path, pad):
     save_zero_leinr_weights(model, tmp_path)
     save_image(torch.rand(3, 37, 53), tmp_path / "in" / "odd.png")
     save_image(torch.rand(3, 20, 70), tmp_path / "in" / "wide.jpg")
-    code = eval_command.main(["--model", "zero_leinr", "--weights", str(tmp_path), "--input_dir", str(tmp_path / "in"),
+    code = eval_main(["--model", "zero_leinr", "--weights", str(tmp_path), "--input_dir", str(tmp_path / "in"),
                           "--output_dir", str(tmp_path / "out"), "--pad", pad, "--device", "cpu"])
     assert code == 0
     assert read_image(tmp_path / "out" / "odd_denoised.png").shape == (3, 37, 53)
@@ -142,7 +142,7 @@ def test_eval_zero_leinr_odd_sizes(tmp_path, pad):
 
 
 def test_eval_zero_leinr_missing_weights(tmp_path, capsys):
-    code = eval_command.main(["--model", "zero_leinr", "--weights", str(tmp_path), "--input_dir", str(DEMO / "eval15/low")])
+    code = eval_main(["--model", "zero_leinr", "--weights", str(tmp_path), "--input_dir", str(DEMO / "eval15/low")])
     assert code == 2 and "Model_enh_b1.pth" in capsys.readouterr().err
 
 
