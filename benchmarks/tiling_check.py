@@ -23,6 +23,7 @@ from engine.checkpoint import load_iclr_weights, load_zero_leinr_weights
 from engine.command_line import parse_size
 from engine.device import resolve_device
 from engine.enhancer import Enhancer, torch_enhancer
+from engine.folder_enhancement import AUTO_TILE_SIZE, FolderEnhancement
 from engine.metrics import psnr, read_uint8
 from engine.tiled_inference import tile_starts, tiled_apply
 from net import ICLR, ZeroLEINR
@@ -36,8 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input_dir", help="low-light images")
     p.add_argument("--gt_dir", help="ground truths paired with --input_dir by file name")
     p.add_argument("--limit", type=int, help="only the first N images")
-    p.add_argument("--tile", type=int, default=512)
-    p.add_argument("--overlap", type=int, default=64)
+    p.add_argument("--tile", type=int, default=AUTO_TILE_SIZE,
+                   help=f"tile size in pixels (default {AUTO_TILE_SIZE}, eval.py's automatic tiles)")
+    p.add_argument("--overlap", type=int, default=FolderEnhancement.tile_overlap,
+                   help=f"tile overlap in pixels (default {FolderEnhancement.tile_overlap}, eval.py's)")
     p.add_argument("--large", metavar="WxH", type=parse_size, help="also time tiled inference on a synthetic W x H image")
     p.add_argument("--seed", type=int, default=0, help="random init and synthetic image seed")
     p.add_argument("--device", default="cpu")

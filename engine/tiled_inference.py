@@ -80,8 +80,8 @@ def blend_window(h: int, w: int, overlap: int, *, top: bool = False, bottom: boo
 
 
 @torch.no_grad()
-def tiled_apply(enhance: Callable[[torch.Tensor], dict[str, torch.Tensor]], image: torch.Tensor, tile: int = 512,
-                overlap: int = 64, progress: bool = False) -> dict[str, torch.Tensor]:
+def tiled_apply(enhance: Callable[[torch.Tensor], dict[str, torch.Tensor]], image: torch.Tensor, tile: int,
+                overlap: int, progress: bool = False) -> dict[str, torch.Tensor]:
     """Apply ``enhance`` tile by tile to ``image`` and blend the tiles.
 
     image: (3,H,W) float tensor (values as ``enhance`` expects, e.g. RGB in [0,1]). ``enhance`` (an
