@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 from engine.checkpoint import load_iclr_weights, load_zero_leinr_weights
+from engine.enhancer import OUTPUTS
 from engine.onnx_cache import cached_onnx
-from engine.onnx_export import OPSET, OUTPUT_NAMES
+from engine.onnx_export import OPSET
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
         return 2
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(graph, out)
-    print(f"wrote {out} (ONNX opset {OPSET}, input image (1,3,H,W), outputs {', '.join(OUTPUT_NAMES[args.model])})")
+    print(f"wrote {out} (ONNX opset {OPSET}, input image (1,3,H,W), outputs {', '.join(OUTPUTS[args.model].names)})")
     return 0
 
 

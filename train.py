@@ -24,6 +24,8 @@ from data.options import DEFAULT_DATA_ROOT, add_dataset_arguments, preset_from_a
 from engine.checkpoint import TRAINING_STATE_FILE
 from engine.command_line import CommandLineParser, non_negative_int, positive_int
 from engine.distributed import DistributedContext, init_distributed
+from engine.folder_enhancement import FolderEnhancement, enhance_folder
+from engine.folder_measurement import measure_folder
 from engine.iclr_trainer import ICLRTrainConfig, NonFiniteLossError, train_iclr
 from engine.metrics import LPIPSMetric
 from engine.performance import PerformanceOptions
@@ -215,23 +217,25 @@ def _run_zero_leinr(cfg: ZeroLEINRTrainConfig, values: dict, ctx: DistributedCon
 
 def _enhance_test_folder(model: str, result: dict, values: dict, preset, demo: bool, device) -> int:
     """After training: the demo enhances and measures its test pair(s); Zero-LEINR's ``--test_dirs``
-    is enhanced into ``<run_dir>/test``."""
-    import eval as evaluate
-    import measure
+    is enhanced into ``<run_dir>/test``. Returns the exit code of the first step that fails, else 0."""
     if model == "iclr":
-        code = evaluate.main(["--lol_v1", "--data_root", values["data_root"], "--weights", str(result["best_path"]),
-                              "--output_dir", TRAIN_DEMO_OUTPUT, "--grid", "--device", str(device)])
-        return code or measure.main(["--pred_dir", TRAIN_DEMO_OUTPUT, "--gt_dir", preset.test_high, "--no_lpips"])
-    test_dir = Path(values.get("test_dirs") or preset.test_low)
-    lol = test_dir / "LOL_dataset" / "eval15" / "low"
-    out = Path(result["final_dir"]).parent / "test"
-    code = evaluate.main(["--model", "zero_leinr", "--weights", str(result["final_dir"]),
-                          "--input_dir", str(lol if lol.is_dir() else test_dir), "--output_dir", str(out),
-                          "--device", str(device)])
-    if demo and code == 0:
-        return measure.main(["--pred_dir", str(out), "--gt_dir", preset.test_high, "--pred_suffix", "_denoised",
-                             "--no_lpips"])
-    return code
+        out = Path(TRAIN_DEMO_OUTPUT)
+        code = enhance_folder(FolderEnhancement(
+            "iclr", Path(preset.test_low), out, str(result["best_path"]),
+            {"saturation_gain": preset.saturation_gain, "alpha": preset.alpha}, gt_dir=Path(preset.test_high),
+            grid=True, device=str(device)))
+        suffix = ""
+    else:
+        test_dir = Path(values.get("test_dirs") or preset.test_low)
+        lol = test_dir / "LOL_dataset" / "eval15" / "low"
+        out = Path(result["final_dir"]).parent / "test"
+        code = enhance_folder(FolderEnhancement("zero_leinr", lol if lol.is_dir() else test_dir, out,
+                                                str(result["final_dir"]), device=str(device)))
+        suffix = "_denoised"
+    if not demo or code:
+        return code
+    return measure_folder(out, Path(preset.test_high), None, pred_suffix=suffix, use_lpips=False, progress=True,
+                          resize_pred=False)
 
 
 def main(argv=None) -> int:

@@ -17,7 +17,8 @@ interleaved loop: the model's FLOPs (``torch.utils.flop_counter.FlopCounterMode`
 forward, counted on fake tensors), achieved GFLOP/s (those FLOPs over the median time) and the
 share of the machine's peak, measured in the same run with the same thread count as the best of
 three large fp32 matrix products (``torch.mm``, 4096x4096); and the share of 8-bit output values
-within one level of the fp32 eager path (ICLR truncates to 8 bits, Zero-LEINR rounds, as eval.py).
+within one level of the fp32 eager path (``Enhancer.to_uint8``: ICLR truncates to 8 bits, Zero-LEINR
+rounds, as eval.py). Every path is an ``engine.enhancer.Enhancer``, as eval.py runs it.
 
 Each configuration first makes one untimed *check call*: its output is compared with the
 baseline's, and its peak memory is taken during it (it includes one-time allocations such as
@@ -39,28 +40,26 @@ import platform
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import numpy as np
+import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils.flop_counter import FlopCounterMode
 
-import torch  # noqa: E402
-
-from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
-from engine.backend_choice import graph_enhancer  # noqa: E402
-from engine.device import resolve_device  # noqa: E402
-from engine.distributed import DistributedContext  # noqa: E402
-from engine.graph_backends import GRAPH_BACKENDS  # noqa: E402
-from engine.iclr_trainer import ICLRStep  # noqa: E402
-from engine.inference import enhance_iclr, enhance_zero_leinr  # noqa: E402
-from engine.performance import (PerformanceOptions, apply_backend_flags, autocast, cpu_has_native_bf16,  # noqa: E402
+from engine.backend_choice import graph_enhancer
+from engine.command_line import parse_size
+from engine.device import resolve_device
+from engine.distributed import DistributedContext
+from engine.enhancer import torch_enhancer
+from engine.graph_backends import GRAPH_BACKENDS
+from engine.iclr_trainer import ICLRStep
+from engine.performance import (PerformanceOptions, apply_backend_flags, autocast, cpu_has_native_bf16,
                                 inference_context, prepare_model, restore_backend_flags)
-from engine.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig  # noqa: E402
-from loss import ICLRObjective  # noqa: E402
-from net import ICLR, ZeroLEINR  # noqa: E402
+from engine.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig
+from loss import ICLRObjective
+from net import ICLR, ZeroLEINR
 
 ZERO_LEINR_CHILDREN = ("enhancer_b1", "enhancer_b2", "denoiser")
 DEFAULTS = {  # per device type: train_batch, train_crop, repeats, warmup
@@ -136,14 +135,15 @@ class PeakMemory:
 def measure(fns: dict, device: torch.device, repeats: int, warmup: int, memory: PeakMemory) -> dict:
     """Check call (output + peak memory), ``warmup`` untimed calls, then ``repeats`` interleaved timed calls.
 
-    ``fns`` maps a configuration name to a no-argument callable returning a tensor or a tuple of them.
+    ``fns`` maps a configuration name to a no-argument callable returning a tensor or named tensors
+    (an ``Enhancer``'s outputs); ``out`` keeps them as a tuple.
     """
     res = {name: {"times": []} for name in fns}
     for name, fn in fns.items():
         memory.start()
         out = fn()
         res[name]["memory"] = memory.stop()
-        outs = out if isinstance(out, tuple) else (out,)
+        outs = tuple(out.values()) if isinstance(out, dict) else (out,)
         res[name]["out"] = tuple(t.detach().float().cpu().clone() for t in outs)
         del out, outs
     for _ in range(warmup):
@@ -195,18 +195,6 @@ def _prepare(model_name: str, model, opts: PerformanceOptions):
     return prepare_model(model, opts, compile_children=children)
 
 
-def make_inference_fn(model, x: torch.Tensor, opts: PerformanceOptions):
-    """No-argument callable: one batch-1 inference of ``model`` on the (3,H,W) image ``x`` under ``opts``.
-
-    The same helpers as eval.py: ICLR returns its output; Zero-LEINR returns ``(fused, denoised)``
-    (the cost of ``forward``), so that the check sees the fused image too: with random weights the
-    denoised output is nearly constant and its difference alone would say little.
-    """
-    if isinstance(model, ZeroLEINR):
-        return lambda: enhance_zero_leinr(model, x, opts=opts)
-    return lambda: enhance_iclr(model, x, opts=opts)
-
-
 def _train_batch(batch: int, crop: int, scale: float, seed: int) -> torch.Tensor:
     return torch.rand(batch, 3, crop, crop, generator=torch.Generator().manual_seed(seed)) * scale
 
@@ -235,7 +223,6 @@ def zero_leinr_train_step(model, opts: PerformanceOptions, device: torch.device,
 
 TRAIN_STEPS = {"iclr": iclr_train_step, "zero_leinr": zero_leinr_train_step}
 TITLES = {"iclr": "ICLR", "zero_leinr": "Zero-LEINR"}
-ROUNDING = {"iclr": torch.floor, "zero_leinr": torch.round}  # eval.py's 8-bit conversion per model
 
 
 # --------------------------------------------------------------------------- report
@@ -296,24 +283,14 @@ def _diff_summary(base: torch.Tensor, opt: torch.Tensor) -> str:
             f"{int((d > 1 / 255).sum())} of {d.numel()} > 1/255")
 
 
-def _within_one_level(name: str, base: tuple, other: tuple) -> str:
-    """Share of 8-bit output values (all outputs) at most one level from the baseline's."""
-    rounding = ROUNDING[name]
+def _within_one_level(to_uint8, base: tuple, other: tuple) -> str:
+    """Share of 8-bit output values (all outputs, made 8-bit by ``to_uint8``) at most one level from the baseline's."""
     close = total = 0
     for b, o in zip(base, other):
-        levels = (rounding(o.clamp(0, 1) * 255) - rounding(b.clamp(0, 1) * 255)).abs()
+        levels = np.abs(to_uint8(o).astype(np.int16) - to_uint8(b).astype(np.int16))
         close += int((levels <= 1).sum())
-        total += levels.numel()
+        total += levels.size
     return f"{100 * close / total:.3f}%"
-
-
-def parse_size(text: str) -> tuple:
-    """``"600x400"`` (width x height) -> (height, width)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got {text!r}") from None
-    return h, w
 
 
 def bench_model(name: str, args, device: torch.device, base_opts, fast_opts, memory: PeakMemory, log,
@@ -326,7 +303,7 @@ def bench_model(name: str, args, device: torch.device, base_opts, fast_opts, mem
     rows = []
 
     # 1) the fp32 path is untouched: faithful options == a plain call of an untouched copy.
-    h0, w0 = args.sizes[0]
+    w0, h0 = args.sizes[0]
     x0 = (torch.rand(1, 3, h0, w0, generator=torch.Generator().manual_seed(0)) * 0.3).to(device)
     with torch.no_grad():
         plain = reference(x0)
@@ -367,20 +344,21 @@ def _inference_tables(name, args, device, base_opts, fast_opts, memory, log, pea
                       optimised, rows, identical, t_start) -> list:
     """3) inference at each size: the baseline/optimised rows, and one table of all paths per size."""
     path_tables = []
-    graphs = {}
+    # Zero-LEINR: both outputs, so that the check sees the fused image too (with random weights the
+    # denoised output is nearly constant and its difference alone would say little).
+    enhancers = {"baseline": torch_enhancer(name, baseline, opts=base_opts),
+                 "optimised": torch_enhancer(name, optimised, opts=fast_opts)}
     if device.type == "cpu":
-        switches = {} if name == "iclr" else {"square_pad": True}
-        for backend in args.backends:
+        for backend in args.backends:  # the graph of the model's default switches (Zero-LEINR: square padding)
             log(f"[{name}] loading the {backend} graph (exported on first use) ...")
-            graphs[backend] = graph_enhancer(backend, name, reference, switches, log=log)
-    for h, w in args.sizes:
+            enhancers[backend] = graph_enhancer(backend, name, reference, {}, log=log)
+    for w, h in args.sizes:
         log(f"[{name}] inference {w}x{h} ...")
         x = (torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 0.3).to(device)
-        fns = {"baseline": make_inference_fn(baseline, x[0], base_opts),
-               "optimised": make_inference_fn(optimised, x[0], fast_opts)}
-        fns.update({backend: (lambda g=graph, img=x[0].cpu(): g(img)) for backend, graph in graphs.items()})
-        res = measure(fns, device, args.repeats, args.warmup, memory)
-        path_tables += _paths_table(name, res, inference_flops(reference, h, w), peak_gflops, fast_opts, h, w)
+        res = measure({key: partial(enhancer, x[0]) for key, enhancer in enhancers.items()}, device, args.repeats,
+                      args.warmup, memory)
+        path_tables += _paths_table(name, res, inference_flops(reference, h, w), peak_gflops, fast_opts, h, w,
+                                    enhancers["baseline"].to_uint8)
         b, o = res["baseline"], res["optimised"]
         diff = "; ".join(_diff_summary(tb, to) for tb, to in zip(b["out"], o["out"]))
         rows.append((f"inference {w}x{h} (ms/image)", _ms(b["times"]), _ms(o["times"]),
@@ -403,7 +381,8 @@ def _inference_tables(name, args, device, base_opts, fast_opts, memory, log, pea
     return lines + [""] + path_tables
 
 
-def _paths_table(name: str, res: dict, flops: int, peak_gflops: float | None, fast_opts, h: int, w: int) -> list:
+def _paths_table(name: str, res: dict, flops: int, peak_gflops: float | None, fast_opts, h: int, w: int,
+                 to_uint8) -> list:
     """Markdown lines: every inference path at one size, with FLOP rate, share of peak and 8-bit agreement."""
     labels = {"baseline": "PyTorch fp32 eager (faithful)", "optimised": f"PyTorch {fast_opts.describe()}"}
     base_median = statistics.median(res["baseline"]["times"])
@@ -416,7 +395,7 @@ def _paths_table(name: str, res: dict, flops: int, peak_gflops: float | None, fa
         share = f"{100 * rate / peak_gflops:.1f}%" if peak_gflops else "n/a"
         lines.append(f"| {labels.get(key, key + ' (ONNX graph, fp32)')} | {_ms(r['times'])} | "
                      f"{_ratio(base_median, median)} | {rate:.1f} | {share} | "
-                     f"{_within_one_level(name, res['baseline']['out'], r['out'])} | {_mib(r['memory'])} |")
+                     f"{_within_one_level(to_uint8, res['baseline']['out'], r['out'])} | {_mib(r['memory'])} |")
     return lines + [""]
 
 

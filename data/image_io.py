@@ -128,11 +128,15 @@ def to_uint8_round(image: torch.Tensor) -> np.ndarray:
     return torch.floor(image.detach().cpu().clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).numpy()
 
 
+# How a model's float output becomes 8-bit: ICLR truncates, Zero-LEINR rounds (as each released script saves).
+TO_UINT8 = {"truncate": to_uint8_truncate, "round": to_uint8_round}
+
+
 def save_image(image: torch.Tensor, path: str | Path, rounding: str = "truncate") -> None:
     """Write a (3, H, W) RGB tensor in [0, 1] as an 8-bit file (format from the extension), creating
-    parent folders; ``rounding`` is ``"truncate"`` (``to_uint8_truncate``, ICLR) or ``"round"``
-    (``to_uint8_round``, Zero-LEINR)."""
-    to_uint8 = {"truncate": to_uint8_truncate, "round": to_uint8_round}[rounding]
+    parent folders; ``rounding`` is a key of ``TO_UINT8``: ``"truncate"`` (``to_uint8_truncate``, ICLR)
+    or ``"round"`` (``to_uint8_round``, Zero-LEINR)."""
+    to_uint8 = TO_UINT8[rounding]
     path = Path(path)
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise ValueError(f"cannot save {path}: the extension must be one of {', '.join(sorted(IMAGE_EXTENSIONS))}")

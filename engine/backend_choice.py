@@ -1,4 +1,4 @@
-"""Which inference backend eval.py uses: PyTorch eager or an exported ONNX graph run by ONNX Runtime / OpenVINO.
+"""Which inference path eval.py uses: PyTorch eager or an exported ONNX graph run by ONNX Runtime / OpenVINO.
 
 ``--backend auto`` on the CPU means the fastest path measured whose 8-bit outputs stay within 1/255
 of the faithful fp32 PyTorch path on at least 99.9% of the pixels (``benchmarks/bench.py``,
@@ -7,8 +7,10 @@ On CUDA, and with ``--faithful`` or ``--fast``, it is PyTorch.
 """
 import torch
 
-from .graph_backends import GRAPH_BACKENDS, BackendUnavailable, GraphEnhancer, import_backend, load_graph
+from .enhancer import Enhancer, torch_enhancer
+from .graph_backends import GRAPH_BACKENDS, BackendUnavailable, import_backend, load_graph_enhancer
 from .onnx_cache import cached_onnx
+from .performance import PerformanceOptions, prepare_model
 
 BACKENDS = ("torch", *GRAPH_BACKENDS)
 AUTO = "auto"
@@ -17,25 +19,31 @@ AUTO = "auto"
 CPU_AUTO_ORDER = ("openvino", "onnxruntime", "torch")
 
 
+class BackendRequestError(ValueError):
+    """A backend request that cannot be met (an unknown name, contradictory flags): a usage error of the
+    command line; the message is one line."""
+
+
 def backend_candidates(requested: str, device: torch.device, faithful: bool = False, fast: bool = False) -> tuple:
     """Backends to try in order for the request (``"auto"`` or one of ``BACKENDS``).
 
-    Raises ``ValueError`` (one line) for contradictory requests: a graph backend with
+    Raises ``BackendRequestError`` (one line) for contradictory requests: a graph backend with
     ``faithful``/``fast`` (PyTorch switches) or on a CUDA device.
     """
     if requested not in (AUTO, *BACKENDS):
-        raise ValueError(f"unknown backend {requested!r}; choose auto or one of {', '.join(BACKENDS)}")
+        raise BackendRequestError(f"unknown backend {requested!r}; choose auto or one of {', '.join(BACKENDS)}")
     torch_only = faithful or fast or device.type != "cpu"
     if requested in GRAPH_BACKENDS and torch_only:
         why = "--faithful" if faithful else "--fast" if fast else f"device {device}"
-        raise ValueError(f"--backend {requested} runs the exported fp32 graph on the CPU; it does not combine with {why}")
+        raise BackendRequestError(f"--backend {requested} runs the exported fp32 graph on the CPU; "
+                                  f"it does not combine with {why}")
     if requested != AUTO:
         return (requested,)
     return ("torch",) if torch_only else CPU_AUTO_ORDER
 
 
-def graph_enhancer(backend: str, model_name: str, model: torch.nn.Module, switches: dict, log=None) -> GraphEnhancer:
-    """(3,H,W) image -> outputs through ``model``'s cached ONNX graph run by ``backend``.
+def graph_enhancer(backend: str, model_name: str, model: torch.nn.Module, switches: dict, log=None) -> Enhancer:
+    """``model`` with ``switches`` through its cached ONNX graph (exported on first use) run by ``backend``.
 
     Raises ``BackendUnavailable`` when the backend or the exporter packages are missing.
     """
@@ -45,4 +53,25 @@ def graph_enhancer(backend: str, model_name: str, model: torch.nn.Module, switch
     except ImportError as err:
         raise BackendUnavailable(f"exporting to ONNX needs the Python package '{err.name}' "
                                  f"(pip install -r requirements.txt)") from None
-    return GraphEnhancer(load_graph(backend, path))
+    return load_graph_enhancer(backend, model_name, path)
+
+
+def choose_enhancer(candidates: tuple, model_name: str, model: torch.nn.Module, switches: dict,
+                    device: torch.device, opts: PerformanceOptions, note) -> Enhancer:
+    """The enhancer of the first backend of ``candidates`` that is installed.
+
+    ``torch`` moves ``model`` to ``device`` and prepares it for ``opts``; a graph backend exports it
+    (once, cached). ``switches`` are the test-time switches (``engine.enhancer.torch_enhancer``).
+    A missing package of the only candidate raises ``BackendUnavailable``; with several
+    (``--backend auto``) the next one is tried, and ``note`` (a ``print``-like callable) says so.
+    """
+    for backend in candidates:
+        if backend == "torch":
+            return torch_enhancer(model_name, prepare_model(model.to(device), opts), switches, opts)
+        try:
+            return graph_enhancer(backend, model_name, model, switches, log=note)
+        except BackendUnavailable as err:
+            if len(candidates) == 1:
+                raise
+            note(f"{err}; trying the next backend")
+    raise BackendUnavailable(f"none of the backends {', '.join(candidates)} is available")

@@ -1,4 +1,4 @@
-"""Command-line parsing shared by the scripts: negative numbers as option values, checked integer types."""
+"""Command-line parsing shared by the scripts: negative numbers as option values, checked integer and size types."""
 import argparse
 import re
 import sys
@@ -41,3 +41,14 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0 (counts where 0 means "off")."""
     return _int_at_least(0, text)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """argparse type: an image size ``WIDTHxHEIGHT`` such as ``600x400`` -> ``(width, height)``, both >= 1."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 600x400, got {text!r}") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return width, height

@@ -1,10 +1,10 @@
 """Run an exported ONNX graph (``engine/onnx_export.py``) with ONNX Runtime or OpenVINO on the CPU.
 
 ``load_graph(backend, path, threads)`` returns a callable mapping the (1,3,H,W) float32 NumPy
-input to the graph's outputs (a list of float32 arrays, in the order of
-``onnx_export.OUTPUT_NAMES``); ``GraphEnhancer`` wraps it for (3,H,W) tensors as eval.py's
-enhancers take them. Both backends run float32 (OpenVINO is told so explicitly: on CPUs with bf16
-it would otherwise pick bf16) with ``threads`` intra-op threads.
+input to the graph's outputs (a list of float32 arrays, in the order of ``enhancer.OUTPUTS``);
+``load_graph_enhancer`` wraps it as an ``Enhancer`` ((3,H,W) tensors in, named outputs out). Both
+backends run float32 (OpenVINO is told so explicitly: on CPUs with bf16 it would otherwise pick
+bf16) with ``threads`` intra-op threads.
 """
 import importlib
 from pathlib import Path
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .cpu_threads import threads_may_spin
+from .enhancer import Enhancer
 from .onnx_export import INPUT_NAME
 
 GRAPH_BACKENDS = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # backend -> Python package
@@ -92,12 +93,12 @@ def load_graph(backend: str, path: Path, threads: int | None = None):
     raise ValueError(f"unknown graph backend {backend!r}; choose one of {', '.join(GRAPH_BACKENDS)}")
 
 
-class GraphEnhancer:
-    """(3,H,W) RGB tensor in [0,1] -> tuple of (C,H,W) float32 CPU tensors, through a loaded graph."""
+def load_graph_enhancer(backend: str, model_name: str, path: Path, threads: int | None = None) -> Enhancer:
+    """The ONNX file ``path`` of model ``model_name``, run by ``backend``, as an ``Enhancer``
+    (the image is copied to the CPU as float32; the outputs are float32 CPU tensors)."""
+    graph = load_graph(backend, path, threads)
 
-    def __init__(self, graph):
-        self.graph = graph
-
-    def __call__(self, image: torch.Tensor) -> tuple:
+    def run(image: torch.Tensor) -> tuple:
         batch = np.ascontiguousarray(image.unsqueeze(0).to("cpu", torch.float32).numpy())
-        return tuple(torch.from_numpy(out[0]) for out in self.graph(batch))
+        return tuple(torch.from_numpy(out[0]) for out in graph(batch))
+    return Enhancer(model_name, run, backend, "exported ONNX graph, fp32")

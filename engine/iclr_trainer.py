@@ -12,7 +12,7 @@ from net import ICLR
 
 from .checkpoint import load_iclr_weights, save_iclr_weights
 from .distributed import DistributedContext
-from .inference import enhance_iclr
+from .enhancer import torch_enhancer
 from .performance import PerformanceOptions, autocast, grad_scaler, prepare_input
 from .schedule import warmup_cosine_scheduler
 from .training_loop import TrainingLoop
@@ -167,8 +167,9 @@ class ICLRTask:
         if not self._snapshot(epoch_number):
             return None
         cfg = self.cfg
-        return validate_pairs(lambda img: enhance_iclr(self.model, img, cfg.saturation_gain, cfg.alpha,
-                                                       cfg.performance), self.val_pairs, self.lpips_metric)
+        enhancer = torch_enhancer("iclr", self.model, {"saturation_gain": cfg.saturation_gain, "alpha": cfg.alpha},
+                                  cfg.performance)
+        return validate_pairs(enhancer, self.val_pairs, self.lpips_metric)
 
     def score(self, metrics: dict[str, float]) -> float:
         return metrics["psnr_gt_mean"]

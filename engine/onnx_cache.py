@@ -2,8 +2,8 @@
 
 A graph is stored as ``<cache dir>/<model>-<key>.onnx``. The key is a SHA-256 over everything the
 graph depends on: the model name, the test-time switches, the weights (every tensor of the state
-dict: name, dtype, shape, bytes), the export code (the source of ``net/`` and
-``engine/onnx_export.py``), the opset and the versions of torch, onnx and onnxscript. Change any
+dict: name, dtype, shape, bytes), the export code (the source of ``net/``, ``engine/onnx_export.py``
+and ``engine/enhancer.py``, which names the outputs), the opset and the versions of torch, onnx and onnxscript. Change any
 of them and the next run exports again; stale files are left in place (delete the folder to
 reclaim the space).
 
@@ -23,7 +23,7 @@ from . import onnx_export
 
 CACHE_VARIABLE = "LLIE_ONNX_CACHE"
 ROOT = Path(__file__).resolve().parents[1]
-EXPORT_SOURCES = (ROOT / "net", ROOT / "engine" / "onnx_export.py")
+EXPORT_SOURCES = (ROOT / "net", ROOT / "engine" / "onnx_export.py", ROOT / "engine" / "enhancer.py")
 
 
 def onnx_cache_dir() -> Path:

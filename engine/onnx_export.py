@@ -1,7 +1,7 @@
 """ONNX export of the inference paths: one graph per model and test-time switches, any height and width.
 
 The graphs take ``image`` (1,3,H,W) float32 RGB in [0,1], H and W >= 2 and dynamic, and compute
-what ``engine/inference.py`` computes on the faithful fp32 path, padding included:
+what ``engine.enhancer.torch_enhancer`` computes on the faithful fp32 path, padding included:
 
 - ``ICLRGraph``: ``enhanced`` (1,3,H,W) in [0,1] (reflect-pad bottom/right to a multiple of 8,
   at least 32, run, crop back, clamp); ``saturation_gain`` and ``alpha`` are constants of the graph.
@@ -23,19 +23,14 @@ from torch import nn
 from net import ICLR, ZeroLEINR
 from net.iclr import MIN_SIDE, SIZE_MULTIPLE
 from net.mafm import FusedMAFM
-from net.n2n_unet import DOWNSCALE
 from net.padding import reflect_pad_bottom_right
-from net.zero_leinr import quantize_uint8
+
+from .enhancer import OUTPUTS
 
 OPSET = 20
-INPUT_NAME = "image"
-OUTPUT_NAMES = {"iclr": ("enhanced",), "zero_leinr": ("fused", "denoised")}
+INPUT_NAME = "image"  # the outputs are named as the Enhancer names them (enhancer.OUTPUTS)
 MIN_EXPORT_SIDE = 2  # a 1-pixel side has no reflection; the exporter also treats sizes 0/1 as constants
 MAX_EXPORT_SIDE = 1 << 16
-
-
-def _round_up(side, multiple: int):
-    return (side + multiple - 1) // multiple * multiple
 
 
 class ICLRGraph(nn.Module):
@@ -71,27 +66,23 @@ class ICLRGraph(nn.Module):
 class ZeroLEINRGraph(nn.Module):
     """``ZeroLEINR.enhance`` with fixed ENRB padding: (1,3,H,W) in [0,1] -> ``(fused, denoised)``.
 
-    ``square_pad`` None keeps the model's own setting (``ZeroLEINR.square_pad``).
+    The model's own ``enhance`` runs, padding included (``net.zero_leinr.padded_size``). Takes
+    ``model`` over: ``square_pad`` None keeps its setting (``ZeroLEINR.square_pad``), a bool replaces it.
     """
 
     def __init__(self, model: ZeroLEINR, square_pad: bool | None = None):
         super().__init__()
+        if square_pad is not None:
+            model.square_pad = square_pad
         self.model = model
-        self.square_pad = model.square_pad if square_pad is None else square_pad
 
     @property
     def switches(self) -> dict:
         """The test-time switches fixed in this graph, defaults included."""
-        return {"square_pad": self.square_pad}
+        return {"square_pad": self.model.square_pad}
 
     def forward(self, image: torch.Tensor):
-        h, w = image.shape[-2:]
-        fused = self.model.fuse(image)
-        ph, pw = _round_up(h, DOWNSCALE), _round_up(w, DOWNSCALE)
-        if self.square_pad:
-            ph = pw = torch.sym_max(ph, pw)
-        padded = reflect_pad_bottom_right(quantize_uint8(fused), ph, pw)
-        return fused, self.model.denoiser(padded)[:, :, :h, :w].clamp(0.0, 1.0)
+        return self.model.enhance(image)
 
 
 def inference_graph(model_name: str, model: nn.Module, switches: dict) -> nn.Module:
@@ -117,9 +108,8 @@ def export_onnx(model_name: str, model: nn.Module, switches: dict, path) -> Path
     with torch.no_grad():
         program = torch.export.export(graph, example, dynamic_shapes=({2: height, 3: width},), strict=False,
                                       prefer_deferred_runtime_asserts_over_guards=True)
-        onnx_program = torch.onnx.export(program, example, dynamo=True, opset_version=OPSET,
-                                         input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES[model_name]),
-                                         optimize=True, verbose=False)
+        onnx_program = torch.onnx.export(program, example, dynamo=True, opset_version=OPSET, input_names=[INPUT_NAME],
+                                         output_names=list(OUTPUTS[model_name].names), optimize=True, verbose=False)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)

@@ -8,7 +8,7 @@ from data.image_io import read_image, save_image
 from data.options import PRESETS
 from data.pairing import pair_folders
 from .checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
-from .inference import enhance_iclr, enhance_zero_leinr
+from .enhancer import torch_enhancer
 from .metrics import measure_pairs
 
 DEMO_PAIRS = Path("demo/LOLdataset/eval15")
@@ -30,16 +30,19 @@ def run_showcase(pairs_dir: Path = DEMO_PAIRS, output_dir: Path = Path("output/d
     (input | ICLR | Zero-LEINR | ground truth), and print PSNR/SSIM of the input and of both models."""
     pairs = pair_folders(pairs_dir / "low", pairs_dir / "high")
     lol = PRESETS["lol_v1"]
-    iclr = load_iclr_weights(weights["iclr"]).to(device)
-    zero_leinr = load_zero_leinr_weights(weights["zero_leinr"]).to(device)
+    enhancers = {"ICLR": torch_enhancer("iclr", load_iclr_weights(weights["iclr"]).to(device),
+                                        {"saturation_gain": lol.saturation_gain, "alpha": lol.alpha}),
+                 "Zero-LEINR (denoised)": torch_enhancer("zero_leinr",
+                                                         load_zero_leinr_weights(weights["zero_leinr"]).to(device))}
     folders = {"ICLR": output_dir / "iclr", "Zero-LEINR (denoised)": output_dir / "zero_leinr"}
     for low, high in tqdm(pairs, desc="enhance", leave=False):
         image = read_image(low)
-        by_iclr = enhance_iclr(iclr, image, lol.saturation_gain, lol.alpha)
-        _, by_zero_leinr = enhance_zero_leinr(zero_leinr, image)
-        save_image(by_iclr, folders["ICLR"] / f"{low.stem}.png", "truncate")
-        save_image(by_zero_leinr, folders["Zero-LEINR (denoised)"] / f"{low.stem}.png", "round")
-        panels = [image, by_iclr, by_zero_leinr, read_image(high)]
+        panels = [image]
+        for label, enhancer in enhancers.items():
+            output = enhancer(image)[enhancer.main_output]
+            save_image(output, folders[label] / f"{low.stem}.png", enhancer.rounding)
+            panels.append(output)
+        panels.append(read_image(high))
         save_image(torch.cat([p.clamp(0, 1) for p in panels], dim=2), output_dir / "grid" / f"{low.stem}.png")
     rows = {"low input": pairs_dir / "low", **folders}
     means = {label: measure_pairs(pair_folders(folder, pairs_dir / "high"), use_lpips=False, progress=False).means

@@ -13,12 +13,10 @@ the rest of the overlap; sides on the image border keep weight 1. Where two tile
 and so is any local function whose receptive radius is at most ``overlap // 4`` pixels. Models with
 global statistics (ICLR's channel attention and channel pooling) give close but not equal results.
 """
-from typing import Callable, Sequence, Tuple, Union
+from collections.abc import Callable
 
 import torch
 from tqdm import tqdm
-
-Outputs = Union[torch.Tensor, Tuple[torch.Tensor, ...]]
 
 # Images with more pixels than this are enhanced tile by tile by the evaluation script.
 AUTO_TILE_PIXELS = 2048 * 2048
@@ -82,14 +80,14 @@ def blend_window(h: int, w: int, overlap: int, *, top: bool = False, bottom: boo
 
 
 @torch.no_grad()
-def tiled_apply(fn: Callable[[torch.Tensor], Outputs], image: torch.Tensor, tile: int = 512,
-                overlap: int = 64, progress: bool = False) -> Outputs:
-    """Apply ``fn`` tile by tile to ``image`` and blend the tiles.
+def tiled_apply(enhance: Callable[[torch.Tensor], dict[str, torch.Tensor]], image: torch.Tensor, tile: int,
+                overlap: int, progress: bool = False) -> dict[str, torch.Tensor]:
+    """Apply ``enhance`` tile by tile to ``image`` and blend the tiles.
 
-    image: (3,H,W) float tensor (values as ``fn`` expects, e.g. RGB in [0,1]). ``fn`` maps a
-    (3,h,w) tile (a view of ``image``) to a tensor (C,h,w) or a tuple of such tensors, on any
-    device. Returns the same structure at full size, (C,H,W) float32 on the CPU. Runs without
-    autograd. ``progress`` shows a tqdm bar over the tiles.
+    image: (3,H,W) float tensor (values as ``enhance`` expects, e.g. RGB in [0,1]). ``enhance`` (an
+    ``engine.enhancer.Enhancer``, or any function of that form) maps a (3,h,w) tile (a view of
+    ``image``) to named (C,h,w) tensors on any device. Returns the same names at full size, (C,H,W)
+    float32 on the CPU. Runs without autograd. ``progress`` shows a tqdm bar over the tiles.
     """
     check_tiling(tile, overlap)
     if image.dim() != 3 or image.shape[0] != 3:
@@ -97,27 +95,24 @@ def tiled_apply(fn: Callable[[torch.Tensor], Outputs], image: torch.Tensor, tile
     _, height, width = image.shape
     ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
     th, tw = min(tile, height), min(tile, width)
-    sums: list[torch.Tensor] = []
+    sums: dict[str, torch.Tensor] = {}
     weight_sum = torch.zeros(1, height, width)
-    single = True
     boxes = [(y, x) for y in ys for x in xs]
     for y, x in tqdm(boxes, desc="tiles", leave=False, dynamic_ncols=True, disable=not progress):
-        out = fn(image[:, y:y + th, x:x + tw])
-        single = isinstance(out, torch.Tensor)
-        outs: Sequence[torch.Tensor] = (out,) if single else tuple(out)
-        if sums and len(outs) != len(sums):
-            raise ValueError(f"fn returned {len(outs)} outputs for one tile and {len(sums)} for another")
-        for o in outs:
+        outs = enhance(image[:, y:y + th, x:x + tw])
+        if sums and outs.keys() != sums.keys():
+            raise ValueError(f"enhance returned outputs {sorted(outs)} for one tile and {sorted(sums)} for another")
+        for o in outs.values():
             if o.dim() != 3 or o.shape[1:] != (th, tw):
-                raise ValueError(f"fn must return (C,{th},{tw}) tensors for a {th}x{tw} tile, "
+                raise ValueError(f"enhance must return (C,{th},{tw}) tensors for a {th}x{tw} tile, "
                                  f"got shape {tuple(o.shape)}")
         if not sums:
-            sums = [torch.zeros(o.shape[0], height, width) for o in outs]
+            sums = {name: torch.zeros(o.shape[0], height, width) for name, o in outs.items()}
         window = blend_window(th, tw, overlap, top=y > 0, bottom=y + th < height,
                               left=x > 0, right=x + tw < width)
-        for acc, o in zip(sums, outs):
-            acc[:, y:y + th, x:x + tw].add_(o.to("cpu", torch.float32) * window)
+        for name, o in outs.items():
+            sums[name][:, y:y + th, x:x + tw].add_(o.to("cpu", torch.float32) * window)
         weight_sum[:, y:y + th, x:x + tw].add_(window)
-    for acc in sums:
+    for acc in sums.values():
         acc.div_(weight_sum)
-    return sums[0] if single else tuple(sums)
+    return sums

@@ -2,19 +2,21 @@
 import numpy as np
 from tqdm import tqdm
 
-from data.image_io import read_image, to_uint8_round
+from data.image_io import read_image
 
-from .inference import enhance_zero_leinr
+from .enhancer import torch_enhancer
 from .metrics import psnr, read_uint8, ssim
 
 
 def validate_zero_leinr(model, pairs) -> dict:
     """Means over ``pairs`` of (low_path, gt_path) of ``psnr``/``ssim`` (denoised output, uint8
     round-half-up, no GT-mean correction, as the released validation) and ``psnr_fused``."""
+    enhancer = torch_enhancer("zero_leinr", model)
     scores = []
     for low, high in tqdm(pairs, desc="validate", leave=False):
-        fused, denoised = enhance_zero_leinr(model, read_image(low))
+        outputs = enhancer(read_image(low))
         gt = read_uint8(high)
-        out = to_uint8_round(denoised)
-        scores.append({"psnr": psnr(out, gt), "ssim": ssim(out, gt), "psnr_fused": psnr(to_uint8_round(fused), gt)})
+        out = enhancer.to_uint8(outputs["denoised"])
+        scores.append({"psnr": psnr(out, gt), "ssim": ssim(out, gt),
+                       "psnr_fused": psnr(enhancer.to_uint8(outputs["fused"]), gt)})
     return {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}

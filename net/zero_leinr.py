@@ -2,7 +2,6 @@
 
 Weight files (reading, writing, ``module.`` prefixes) are ``engine.checkpoint``'s business; this
 file only builds the network."""
-import math
 from typing import Tuple
 
 import torch
@@ -25,11 +24,12 @@ def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
 
 def padded_size(h: int, w: int, square_pad: bool) -> Tuple[int, int]:
     """ENRB input size: the released square ``S = ceil(max(H,W)/32)·32`` on both sides, or each
-    side rounded up to its own multiple of 32."""
+    side rounded up to its own multiple of 32. Integer arithmetic and ``torch.sym_max``, so that
+    symbolic sizes stay symbolic when the model is exported (``engine/onnx_export.py``)."""
+    ph, pw = (h + DOWNSCALE - 1) // DOWNSCALE * DOWNSCALE, (w + DOWNSCALE - 1) // DOWNSCALE * DOWNSCALE
     if square_pad:
-        s = math.ceil(max(h, w) / DOWNSCALE) * DOWNSCALE
-        return s, s
-    return math.ceil(h / DOWNSCALE) * DOWNSCALE, math.ceil(w / DOWNSCALE) * DOWNSCALE
+        ph = pw = torch.sym_max(ph, pw)
+    return ph, pw
 
 
 class ZeroLEINR(nn.Module):

@@ -14,12 +14,12 @@ import onnx
 import pytest
 import torch
 
-import eval as evaluate
 import export as export_cli
 from data.image_io import read_image, save_image
 from engine import onnx_cache, onnx_export
+from engine.eval_command import main as eval_main
 from engine.backend_choice import CPU_AUTO_ORDER, backend_candidates
-from engine.graph_backends import GRAPH_BACKENDS, BackendUnavailable, GraphEnhancer, load_graph
+from engine.graph_backends import GRAPH_BACKENDS, BackendUnavailable, load_graph, load_graph_enhancer
 from net import ICLR, ZeroLEINR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,12 +68,12 @@ def test_iclr_graph_matches_faithful_path(iclr_graph, backend):
     model, path = iclr_graph
     dims = _dims(path)
     assert dims[:2] == [1, 3] and all(isinstance(d, str) for d in dims[2:])  # symbolic height and width
-    enhance = GraphEnhancer(load_graph(backend, path))
+    enhance = load_graph_enhancer(backend, "iclr", path)
     for seed, (h, w) in enumerate(SIZES):
         x = _image(h, w, seed)
         with torch.no_grad():
             ref = model(x[None], **ICLR_SWITCHES).clamp(0, 1)[0]
-        (out,) = enhance(x)
+        out = enhance(x)["enhanced"]
         assert out.shape == (3, h, w)
         assert (out - ref).abs().max().item() < 1e-4
 
@@ -82,14 +82,16 @@ def test_iclr_graph_matches_faithful_path(iclr_graph, backend):
 @pytest.mark.parametrize("square_pad", [True, False])
 def test_zero_leinr_graph_matches_faithful_path(zero_leinr_graphs, backend, square_pad):
     model, paths = zero_leinr_graphs
-    enhance = GraphEnhancer(load_graph(backend, paths[square_pad]))
+    dims = _dims(paths[square_pad])
+    assert dims[:2] == [1, 3] and all(isinstance(d, str) for d in dims[2:])  # symbolic height and width
+    enhance = load_graph_enhancer(backend, "zero_leinr", paths[square_pad])
     reference = copy.deepcopy(model)
     reference.square_pad = square_pad  # the model's padding mode is its attribute
     for seed, (h, w) in enumerate(SIZES):
         x = _image(h, w, seed)
         with torch.no_grad():
             fused_ref, denoised_ref = reference.enhance(x[None])
-        fused, denoised = enhance(x)
+        fused, denoised = enhance(x).values()
         assert fused.shape == denoised.shape == (3, h, w)
         assert (fused - fused_ref[0]).abs().max().item() < 1e-4
         assert (denoised - denoised_ref[0]).abs().max().item() < 1e-4
@@ -139,8 +141,8 @@ def test_eval_backend_outputs_within_one_level_of_faithful(iclr_graph, tmp_path,
     _write_inputs(tmp_path / "in")
     common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu",
               "--saturation", "1.3", "--alpha", "0.84"] + (["--tile", tile, "--tile_overlap", "8"] if tile else [])
-    assert evaluate.main(common + ["--output_dir", str(tmp_path / "ref"), "--faithful"]) == 0
-    assert evaluate.main(common + ["--output_dir", str(tmp_path / "graph"), "--backend", backend]) == 0
+    assert eval_main(common + ["--output_dir", str(tmp_path / "ref"), "--faithful"]) == 0
+    assert eval_main(common + ["--output_dir", str(tmp_path / "graph"), "--backend", backend]) == 0
     out = capsys.readouterr().out
     assert "backend: torch" in out and f"backend: {backend}" in out
     ref, graph = _pngs(tmp_path / "ref"), _pngs(tmp_path / "graph")
@@ -156,10 +158,10 @@ def test_missing_backend_package_is_one_line_and_auto_falls_back(iclr_graph, tmp
     args = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu",
             "--saturation", "1.3", "--alpha", "0.84", "--output_dir", str(tmp_path / "out")]
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
-    assert evaluate.main(args + ["--backend", "openvino"]) == 2
+    assert eval_main(args + ["--backend", "openvino"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: --backend openvino needs the Python package 'openvino' (pip install -r requirements.txt)"
-    assert evaluate.main(args) == 0  # auto: openvino missing, the next one (ONNX Runtime) runs
+    assert eval_main(args) == 0  # auto: openvino missing, the next one (ONNX Runtime) runs
     captured = capsys.readouterr()
     assert "needs the Python package 'openvino'" in captured.err and "backend: onnxruntime" in captured.out
     with pytest.raises(BackendUnavailable):
@@ -241,7 +243,7 @@ def test_bench_quick_times_the_backends(zero_leinr_graphs, monkeypatch):
                                    ["--faithful", "--fast"]])
 def test_eval_rejects_contradictory_backend_flags(flags, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        evaluate.main(["--input_dir", "unused", "--device", "cpu", *flags])
+        eval_main(["--input_dir", "unused", "--device", "cpu", *flags])
     assert exit_info.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert " error: " in last and ("exclude each other" in last or "does not combine with" in last)

@@ -1,6 +1,7 @@
 """A catalogue of bad inputs and what we do with them: one line (exit 2) naming the file and what to
 pass instead, never a traceback, never data lost, never a silently wrong number (issue 13)."""
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,12 +9,14 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-import eval as evaluate
-import measure
 from data.image_io import image_size, read_image_array, save_image
+from engine import folder_enhancement, folder_measurement
 from engine.checkpoint import (CheckpointError, load_iclr_weights, load_training_state, load_zero_leinr_weights,
                                save_zero_leinr_weights)
+from engine.enhancer import Enhancer
+from engine.eval_command import main as eval_main
 from engine.iclr_trainer import ICLRTrainConfig, train_iclr
+from engine.measure_command import main as measure_main
 from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
 from net import ICLR, ZeroLEINR
 
@@ -74,7 +77,7 @@ def checkpoints(tmp_path_factory):
 ])
 def test_eval_names_what_the_weights_are(checkpoints, tmp_path, capsys, model, weights, expected):
     save_image(torch.rand(3, 16, 16), tmp_path / "in" / "a.png")
-    code = evaluate.main(["--model", model, "--weights", str(checkpoints / weights), "--input_dir",
+    code = eval_main(["--model", model, "--weights", str(checkpoints / weights), "--input_dir",
                           str(tmp_path / "in"), "--output_dir", str(tmp_path / "out"), "--device", "cpu"])
     assert code == 2
     assert expected in one_line(capsys.readouterr().err)
@@ -188,8 +191,8 @@ def test_eval_refuses_to_write_into_the_input_folder(iclr_run, monkeypatch, caps
         (root / "in").symlink_to(root / "grid")
         output, extra = ".", ["--grid"]
     before = _snapshot(root / "in")
-    monkeypatch.setattr(evaluate, "load_iclr_weights", lambda *a: pytest.fail("loaded weights before refusing"))
-    assert evaluate.main(args + ["--output_dir", str(root / output)] + extra) == 2
+    monkeypatch.setattr(folder_enhancement, "load_iclr_weights", lambda *a: pytest.fail("loaded weights before refusing"))
+    assert eval_main(args + ["--output_dir", str(root / output)] + extra) == 2
     assert "would be replaced by their outputs" in one_line(capsys.readouterr().err)
     assert _snapshot(root / "in") == before and not (root / "in" / "enhanced").exists()
 
@@ -199,7 +202,7 @@ def test_eval_refuses_to_write_into_the_ground_truth_folder(checkpoints, tmp_pat
     save_image(torch.rand(3, 16, 16), data / "low" / "1.png")
     save_image(torch.rand(3, 16, 16), data / "high" / "1.png")
     before = _snapshot(data / "high")
-    code = evaluate.main(["--lol", "--data_root", str(tmp_path), "--weights", str(checkpoints / "best.pth"),
+    code = eval_main(["--lol", "--data_root", str(tmp_path), "--weights", str(checkpoints / "best.pth"),
                           "--output_dir", str(data / "high"), "--device", "cpu"])
     assert code == 2 and "would be replaced" in one_line(capsys.readouterr().err)
     assert _snapshot(data / "high") == before
@@ -207,14 +210,14 @@ def test_eval_refuses_to_write_into_the_ground_truth_folder(checkpoints, tmp_pat
 
 def test_eval_output_beside_the_input_folder_is_allowed(iclr_run):
     root, args = iclr_run
-    assert evaluate.main(args + ["--output_dir", str(root / "in_enhanced")]) == 0
+    assert eval_main(args + ["--output_dir", str(root / "in_enhanced")]) == 0
     assert sorted(p.name for p in (root / "in_enhanced").iterdir()) == ["a.png", "b.png"]
 
 
 def test_eval_keeps_both_inputs_sharing_a_name(iclr_run, capsys):
     root, args = iclr_run
     (root / "in" / "b.jpg").rename(root / "in" / "a.jpg")
-    assert evaluate.main(args + ["--output_dir", str(root / "out"), "--grid"]) == 0
+    assert eval_main(args + ["--output_dir", str(root / "out"), "--grid"]) == 0
     out = capsys.readouterr().out
     assert sorted(p.name for p in (root / "out").glob("*.png")) == ["a_jpg.png", "a_png.png"]
     assert sorted(p.name for p in (root / "out" / "grid").iterdir()) == ["a_jpg.png", "a_png.png"]
@@ -227,7 +230,7 @@ def test_eval_refuses_names_it_cannot_keep_apart(checkpoints, tmp_path, capsys, 
         save_image(torch.rand(3, 16, 16), tmp_path / "in" / name)
     if len(list((tmp_path / "in").iterdir())) < len(names):
         pytest.skip("case-insensitive file system")
-    code = evaluate.main(["--weights", str(checkpoints / "best.pth"), "--input_dir", str(tmp_path / "in"),
+    code = eval_main(["--weights", str(checkpoints / "best.pth"), "--input_dir", str(tmp_path / "in"),
                           "--output_dir", str(tmp_path / "out"), "--device", "cpu"])
     assert code == 2 and "rename one of them" in one_line(capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
@@ -238,8 +241,8 @@ def test_eval_unusable_output_folder_before_enhancing(iclr_run, monkeypatch, cap
     root, args = iclr_run
     (root / "file").write_text("keep me")
     output = root / "file" if case == "existing file" else root / "file" / "out"
-    monkeypatch.setattr(evaluate, "enhance_iclr", lambda *a, **k: pytest.fail("enhanced before checking the output"))
-    assert evaluate.main(args + ["--output_dir", str(output)]) == 2
+    monkeypatch.setattr(Enhancer, "__call__", lambda *a, **k: pytest.fail("enhanced before checking the output"))
+    assert eval_main(args + ["--output_dir", str(output)]) == 2
     err = one_line(capsys.readouterr().err)
     assert str(output) in err and ("is a file" in err or "cannot write" in err)
     assert (root / "file").read_text() == "keep me"
@@ -249,10 +252,10 @@ def test_eval_skipped_messages_go_through_the_progress_bar(iclr_run, monkeypatch
     root, args = iclr_run
     (root / "in" / "broken.png").write_bytes(b"not a png")
     written = []
-    monkeypatch.setattr(evaluate.tqdm, "write", lambda message, file=None, **kw: written.append((message, file)))
-    assert evaluate.main(args + ["--output_dir", str(root / "out")]) == 0
+    monkeypatch.setattr(folder_enhancement.tqdm, "write", lambda message, file=None, **kw: written.append((message, file)))
+    assert eval_main(args + ["--output_dir", str(root / "out")]) == 0
     assert len(written) == 1 and written[0][0].startswith("skipped: ") and "broken.png" in written[0][0]
-    assert written[0][1] is evaluate.sys.stderr
+    assert written[0][1] is sys.stderr
     assert "wrote 2 of 3 inputs" in capsys.readouterr().out
 
 
@@ -294,7 +297,7 @@ def test_training_refuses_a_validation_pair_of_two_sizes_before_training(tmp_pat
 def test_measure_size_mismatch_is_an_error(measure_folders, capsys):
     root, args = measure_folders
     Image.open(root / "pred" / "2.png").resize((24, 16)).save(root / "pred" / "2.png")
-    assert measure.main(args) == 2
+    assert measure_main(args) == 2
     err = one_line(capsys.readouterr().err)
     assert "2.png is 24x16 (WxH) but its ground truth" in err and "is 48x32" in err and "--resize_pred" in err
     assert not (root / "pred" / "metrics.csv").exists()
@@ -303,15 +306,15 @@ def test_measure_size_mismatch_is_an_error(measure_folders, capsys):
 def test_measure_resize_pred_says_so(measure_folders, capsys):
     root, args = measure_folders
     Image.open(root / "pred" / "2.png").resize((24, 16)).save(root / "pred" / "2.png")
-    assert measure.main(args + ["--resize_pred"]) == 0
+    assert measure_main(args + ["--resize_pred"]) == 0
     assert "1 of 2 predictions were resized (bicubic) to their ground truth's size" in capsys.readouterr().out
 
 
 def test_measure_checks_the_csv_path_before_measuring(measure_folders, monkeypatch, capsys):
     root, args = measure_folders
     (root / "pred" / "metrics.csv").mkdir()  # unwritable as a file, even for root
-    monkeypatch.setattr(measure, "measure_pairs", lambda *a, **k: pytest.fail("measured before checking the CSV"))
-    assert measure.main(args) == 2
+    monkeypatch.setattr(folder_measurement, "measure_pairs", lambda *a, **k: pytest.fail("measured before checking the CSV"))
+    assert measure_main(args) == 2
     err = one_line(capsys.readouterr().err)
     assert "metrics.csv" in err and "--csv" in err
 
@@ -322,8 +325,8 @@ def test_measure_prints_the_table_before_writing_the_csv(measure_folders, monkey
     def read_only(measurement, path):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(measure, "write_csv", read_only)
-    assert measure.main(args) == 2
+    monkeypatch.setattr(folder_measurement, "write_csv", read_only)
+    assert measure_main(args) == 2
     captured = capsys.readouterr()
     assert "GT-mean corrected" in captured.out and "uncorrected" in captured.out
     assert "Permission denied" in one_line(captured.err) and "the table above is complete" in captured.err
@@ -362,7 +365,7 @@ def test_eval_output_of_a_rotated_jpeg_is_upright(checkpoints, tmp_path):
     stored = Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 40, 3), dtype=np.uint8))
     (tmp_path / "in").mkdir()
     _with_orientation(stored, tmp_path / "in" / "p.jpg", 8)
-    assert evaluate.main(["--weights", str(checkpoints / "best.pth"), "--input_dir", str(tmp_path / "in"),
+    assert eval_main(["--weights", str(checkpoints / "best.pth"), "--input_dir", str(tmp_path / "in"),
                           "--output_dir", str(tmp_path / "out"), "--device", "cpu"]) == 0
     assert Image.open(tmp_path / "out" / "p.png").size == (16, 40)  # (W, H) as a viewer shows the input
 

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 import engine.metrics
-import measure
+from engine.measure_command import main as measure_main
 from engine.metrics import LPIPSMetric, measure_images
 
 
@@ -30,7 +30,7 @@ def lolv2_like(tmp_path):
 
 
 def run(argv):
-    return measure.main(argv + ["--no_progress"])
+    return measure_main(argv + ["--no_progress"])
 
 
 def test_cli_folders_and_csv(lolv2_like, capsys):

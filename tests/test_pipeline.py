@@ -3,8 +3,8 @@ from pathlib import Path
 
 import torch
 
-import eval as evaluate
 import train
+from engine.eval_command import main as eval_main
 from engine.iclr_trainer import ICLRTrainConfig, train_iclr
 from tests.mid_epoch_crash import crash_after_mid_epoch_save
 
@@ -45,7 +45,7 @@ def test_eval_on_odd_sizes_and_corrupt_file(tmp_path, capsys):
     (src / "broken.png").write_bytes(b"not a png")
     (src / "notes.txt").write_text("ignored")
     out = tmp_path / "out"
-    code = evaluate.main(["--input_dir", str(src), "--output_dir", str(out), "--weights", str(weights),
+    code = eval_main(["--input_dir", str(src), "--output_dir", str(out), "--weights", str(weights),
                           "--device", "cpu", "--grid"])
     assert code == 0
     from data.image_io import read_image
@@ -56,7 +56,7 @@ def test_eval_on_odd_sizes_and_corrupt_file(tmp_path, capsys):
 
 
 def test_eval_missing_weights_is_one_line(tmp_path, capsys):
-    code = evaluate.main(["--input_dir", str(DEMO / "eval15/low"), "--weights", str(tmp_path / "none.pth")])
+    code = eval_main(["--input_dir", str(DEMO / "eval15/low"), "--weights", str(tmp_path / "none.pth")])
     assert code == 2
     assert "none.pth" in capsys.readouterr().err
 
@@ -97,17 +97,17 @@ def test_eval_tiled_matches_size_and_checks_arguments(tmp_path, capsys):
     torch.save(ICLR().state_dict(), weights)
     save_image(torch.rand(3, 50, 70), tmp_path / "in" / "a.png")
     common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu"]
-    assert evaluate.main(common + ["--output_dir", str(tmp_path / "tiled"), "--tile", "40", "--tile_overlap", "8"]) == 0
-    assert evaluate.main(common + ["--output_dir", str(tmp_path / "whole")]) == 0
+    assert eval_main(common + ["--output_dir", str(tmp_path / "tiled"), "--tile", "40", "--tile_overlap", "8"]) == 0
+    assert eval_main(common + ["--output_dir", str(tmp_path / "whole")]) == 0
     tiled, whole = read_image(tmp_path / "tiled" / "a.png"), read_image(tmp_path / "whole" / "a.png")
     assert tiled.shape == whole.shape == (3, 50, 70)
     assert not torch.equal(tiled, whole) and (tiled - whole).abs().mean() < 0.05
     import pytest
     with pytest.raises(SystemExit):
-        evaluate.main(common + ["--tile", "16", "--tile_overlap", "8"])
+        eval_main(common + ["--tile", "16", "--tile_overlap", "8"])
     assert "--tile_overlap" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # checked against the automatic tile size too
-        evaluate.main(common + ["--tile_overlap", "300"])
+        eval_main(common + ["--tile_overlap", "300"])
     assert "--tile 512 / --tile_overlap 300" in capsys.readouterr().err
 
 

@@ -9,7 +9,7 @@ import torch
 from data.image_io import read_image, to_uint8_round, to_uint8_truncate
 from data.options import PRESETS
 from engine.checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
-from engine.inference import enhance_iclr, enhance_zero_leinr
+from engine.enhancer import torch_enhancer
 from engine.metrics import gt_mean_correct, psnr
 from net import ICLR
 from net.zero_leinr import RELEASED_WEIGHT_FILES
@@ -50,18 +50,17 @@ def test_readme_lists_the_sha256_of_each_shipped_file():
 
 
 def test_shipped_iclr_beats_its_input_by_a_clear_margin():
-    model = load_iclr_weights(ICLR_FILE)
     lol = PRESETS["lol_v1"]
-    gains = [_gt_mean_psnr(enhance_iclr(model, low, lol.saturation_gain, lol.alpha), high) - _gt_mean_psnr(low, high)
-             for low, high in _crops()]
+    enhance = torch_enhancer("iclr", load_iclr_weights(ICLR_FILE),
+                             {"saturation_gain": lol.saturation_gain, "alpha": lol.alpha})
+    gains = [_gt_mean_psnr(enhance(low)["enhanced"], high) - _gt_mean_psnr(low, high) for low, high in _crops()]
     assert sum(gains) / len(gains) > 2.0, gains
 
 
 def test_shipped_zero_leinr_brightens_without_turning_black():
-    model = load_zero_leinr_weights(ZERO_LEINR_DIR)
+    enhance = torch_enhancer("zero_leinr", load_zero_leinr_weights(ZERO_LEINR_DIR))
     for low, _ in _crops():
-        _, denoised = enhance_zero_leinr(model, low)
-        out = torch.from_numpy(to_uint8_round(denoised)).float() / 255
+        out = torch.from_numpy(to_uint8_round(enhance(low)["denoised"])).float() / 255
         assert out.mean() > 2 * low.mean() and out.mean() > 0.2
         assert (out.amax(dim=-1) < 0.02).float().mean() < 0.01  # almost no black pixels
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from engine.enhancer import torch_enhancer
 from engine.tiled_inference import AUTO_TILE_PIXELS, blend_window, needs_tiling, tile_starts, tiled_apply
 from net import ICLR
 
@@ -14,6 +15,10 @@ EXACT = dict(rtol=0, atol=1e-6)
 
 def _rand(*shape, seed=0):
     return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _identity(tile):
+    return {"out": tile}
 
 
 def _weight_sum(h, w, tile, overlap):
@@ -65,20 +70,23 @@ def test_weights_cover_every_pixel(h, w, tile, overlap):
 @pytest.mark.parametrize("h, w, tile, overlap", [(37, 61, 16, 4), (96, 80, 20, 7), (12, 9, 16, 4), (50, 50, 16, 0)])
 def test_identity_and_pointwise_functions_are_reproduced(h, w, tile, overlap):
     x = _rand(3, h, w)
-    torch.testing.assert_close(tiled_apply(lambda t: t, x, tile, overlap), x, **EXACT)
+    torch.testing.assert_close(tiled_apply(_identity, x, tile, overlap)["out"], x, **EXACT)
     pointwise = lambda t: t.sqrt() * 1.2  # noqa: E731
-    torch.testing.assert_close(tiled_apply(pointwise, x, tile, overlap), pointwise(x), **EXACT)
+    torch.testing.assert_close(tiled_apply(lambda t: {"out": pointwise(t)}, x, tile, overlap)["out"], pointwise(x),
+                               **EXACT)
 
 
-def test_tuple_outputs_are_tiled_together():
+def test_named_outputs_are_tiled_together():
     x = _rand(3, 37, 61, seed=1)
     calls = []
 
     def fn(t):
         calls.append(t.shape)
-        return t * 2, (1 - t).mean(0, keepdim=True).double()
+        return {"double": t * 2, "inverted": (1 - t).mean(0, keepdim=True).double()}
 
-    double, inverted = tiled_apply(fn, x, 16, 4, progress=True)
+    outputs = tiled_apply(fn, x, 16, 4, progress=True)
+    assert list(outputs) == ["double", "inverted"]
+    double, inverted = outputs.values()
     assert len(calls) == 3 * 5
     torch.testing.assert_close(double, x * 2, **EXACT)
     assert inverted.shape == (1, 37, 61) and inverted.dtype == torch.float32
@@ -94,7 +102,7 @@ def test_local_function_within_the_margin_is_reproduced():
         return F.conv2d(torch.tanh(F.conv2d(t[None], k1, padding=1)), k2, padding=1)[0]
 
     x = _rand(3, 45, 70, seed=4)
-    torch.testing.assert_close(tiled_apply(local, x, 24, 8), local(x), rtol=0, atol=1e-5)
+    torch.testing.assert_close(tiled_apply(lambda t: {"out": local(t)}, x, 24, 8)["out"], local(x), rtol=0, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +116,9 @@ def test_iclr_tiles_agree_with_the_whole_image(iclr):
     inverted ramps 40.2 dB and unnormalised weights 15.7 dB, so 50 dB catches a broken blend."""
     x = _rand(3, 80, 72, seed=5)
 
-    def enhance(t):
-        return iclr(t[None])[0].clamp(0, 1)
-
-    with torch.no_grad():
-        whole = enhance(x)
-    tiled = tiled_apply(enhance, x, tile=48, overlap=16)
+    enhancer = torch_enhancer("iclr", iclr)
+    whole = enhancer(x)["enhanced"]
+    tiled = tiled_apply(enhancer, x, tile=48, overlap=16)["enhanced"]
     psnr = 10 * torch.log10(1 / (tiled - whole).pow(2).mean())
     assert psnr > 50, f"tiled vs whole PSNR {psnr:.2f} dB"
 
@@ -127,7 +132,7 @@ def test_needs_tiling():
 @pytest.mark.parametrize("tile, overlap", [(0, 0), (16, -1), (16, 8), (16, 16), (16, 20)])
 def test_bad_tiling_arguments(tile, overlap):
     with pytest.raises(ValueError):
-        tiled_apply(lambda t: t, _rand(3, 20, 20), tile, overlap)
+        tiled_apply(_identity, _rand(3, 20, 20), tile, overlap)
     with pytest.raises(ValueError):
         tile_starts(20, tile, overlap)
 
@@ -135,11 +140,14 @@ def test_bad_tiling_arguments(tile, overlap):
 @pytest.mark.parametrize("shape", [(1, 3, 20, 20), (4, 20, 20), (20, 20)])
 def test_bad_image_shape(shape):
     with pytest.raises(ValueError, match=r"\(3,H,W\)"):
-        tiled_apply(lambda t: t, torch.rand(shape), 16, 4)
+        tiled_apply(_identity, torch.rand(shape), 16, 4)
 
 
 def test_bad_function_output():
-    with pytest.raises(ValueError, match="fn must return"):
-        tiled_apply(lambda t: t[:, :-1], _rand(3, 20, 20), 16, 4)
-    with pytest.raises(ValueError, match="fn must return"):
-        tiled_apply(lambda t: t[None], _rand(3, 20, 20), 16, 4)
+    with pytest.raises(ValueError, match="enhance must return"):
+        tiled_apply(lambda t: {"out": t[:, :-1]}, _rand(3, 20, 20), 16, 4)
+    with pytest.raises(ValueError, match="enhance must return"):
+        tiled_apply(lambda t: {"out": t[None]}, _rand(3, 20, 20), 16, 4)
+    names = iter([{"a": 0}, {"b": 0}])
+    with pytest.raises(ValueError, match="for one tile and"):
+        tiled_apply(lambda t: {name: t for name in next(names)}, _rand(3, 20, 20), 16, 4)

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import eval as evaluate
 import train
 from data.image_io import read_image, save_image
 from engine.checkpoint import save_zero_leinr_weights
+from engine.eval_command import main as eval_main
 from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, ZeroLEINRStep, train_zero_leinr
 from engine.distributed import DistributedContext
 from net import ZeroLEINR
@@ -130,7 +130,7 @@ def test_eval_zero_leinr_odd_sizes(tmp_path, pad):
     save_zero_leinr_weights(model, tmp_path)
     save_image(torch.rand(3, 37, 53), tmp_path / "in" / "odd.png")
     save_image(torch.rand(3, 20, 70), tmp_path / "in" / "wide.jpg")
-    code = evaluate.main(["--model", "zero_leinr", "--weights", str(tmp_path), "--input_dir", str(tmp_path / "in"),
+    code = eval_main(["--model", "zero_leinr", "--weights", str(tmp_path), "--input_dir", str(tmp_path / "in"),
                           "--output_dir", str(tmp_path / "out"), "--pad", pad, "--device", "cpu"])
     assert code == 0
     assert read_image(tmp_path / "out" / "odd_denoised.png").shape == (3, 37, 53)
@@ -142,19 +142,19 @@ def test_eval_zero_leinr_odd_sizes(tmp_path, pad):
 
 
 def test_eval_zero_leinr_missing_weights(tmp_path, capsys):
-    code = evaluate.main(["--model", "zero_leinr", "--weights", str(tmp_path), "--input_dir", str(DEMO / "eval15/low")])
+    code = eval_main(["--model", "zero_leinr", "--weights", str(tmp_path), "--input_dir", str(DEMO / "eval15/low")])
     assert code == 2 and "Model_enh_b1.pth" in capsys.readouterr().err
 
 
 def test_fast_path_iteration_and_inference():
-    from engine.inference import enhance_zero_leinr
+    from engine.enhancer import torch_enhancer
     from engine.performance import PerformanceOptions
     opts = PerformanceOptions(channels_last=True, amp_dtype="bf16")
     model, step = _step(performance=opts)
     terms = step(torch.rand(2, 3, 64, 64) * 0.3, counter=0, epoch0=0)
     assert all(math.isfinite(v) for v in terms.values())
     image = torch.rand(3, 37, 45)
-    fused, denoised = enhance_zero_leinr(model, image, opts=opts)
-    reference, _ = enhance_zero_leinr(model, image)
+    fused, denoised = torch_enhancer("zero_leinr", model, opts=opts)(image).values()
+    reference = torch_enhancer("zero_leinr", model)(image)["fused"]
     assert fused.dtype == denoised.dtype == torch.float32 and denoised.shape == (3, 37, 45)
     torch.testing.assert_close(fused, reference, rtol=0, atol=1e-5)  # the curves stay fp32

@@ -1,0 +1,113 @@
+"""One interface for every inference path: an ``Enhancer`` maps an image to the model's named outputs.
+
+``enhancer(image)``: image (3,H,W) float RGB in [0,1], any H and W, on any device -> ``{name: (3,H,W)
+float32 tensor on the CPU}``, one entry per name of ``OUTPUTS[model].names``, in that order:
+
+- ICLR: ``enhanced`` in [0,1];
+- Zero-LEINR: ``fused`` (the unclamped CPLEB output, spec §1.1) and ``denoised`` (the final image, in [0,1]).
+
+``main_output`` names the output that is the model's result (measured, validated), and ``to_uint8``
+turns an output into the (H,W,3) uint8 image that is saved: ICLR truncates (as torchvision's
+``ToPILImage`` in the released code), Zero-LEINR rounds half up (as ``save_image``).
+
+Built by ``torch_enhancer`` (PyTorch eager: faithful fp32, or with ``PerformanceOptions``) and
+``engine.graph_backends.load_graph_enhancer`` (an exported ONNX graph); ``engine.backend_choice``
+picks one, ``engine.tiled_inference.tiled_apply`` runs one tile by tile.
+"""
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import torch
+from torch import nn
+
+from data.image_io import TO_UINT8
+
+from .performance import PerformanceOptions, autocast, inference_context, prepare_input
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """What a model's inference returns: output ``names`` in order, the ``main`` one, and its 8-bit
+    ``rounding`` (a key of ``data.image_io.TO_UINT8``)."""
+    names: tuple[str, ...]
+    main: str
+    rounding: str
+
+
+OUTPUTS = {"iclr": ModelOutputs(("enhanced",), "enhanced", "truncate"),
+           "zero_leinr": ModelOutputs(("fused", "denoised"), "denoised", "round")}
+
+
+@dataclass(frozen=True)
+class Enhancer:
+    """One inference path of model ``model_name`` (a key of ``OUTPUTS``); see the module docstring.
+
+    ``run`` maps the image to the outputs as a tuple in ``OUTPUTS`` order; ``backend`` (``torch``,
+    ``onnxruntime``, ``openvino``) and ``details`` (e.g. ``fp32 eager``) say which path it is.
+    """
+    model_name: str
+    run: Callable[[torch.Tensor], tuple]
+    backend: str
+    details: str
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(zip(OUTPUTS[self.model_name].names, self.run(image), strict=True))
+
+    @property
+    def main_output(self) -> str:
+        """The name of the model's result among the outputs."""
+        return OUTPUTS[self.model_name].main
+
+    @property
+    def rounding(self) -> str:
+        """``"truncate"`` or ``"round"``: how outputs become 8-bit (``data.image_io.save_image``)."""
+        return OUTPUTS[self.model_name].rounding
+
+    def to_uint8(self, output: torch.Tensor) -> np.ndarray:
+        """An output (3,H,W) float -> (H,W,3) uint8 as it is saved (clamped to [0,1] first)."""
+        return TO_UINT8[self.rounding](output)
+
+
+def _batch(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions) -> torch.Tensor:
+    return prepare_input(image.unsqueeze(0).to(next(model.parameters()).device), opts)
+
+
+def _run_iclr(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions, saturation_gain: float = 1.0,
+              alpha: float = 1.0) -> tuple:
+    """-> ``(enhanced,)``: batch 1 in eval mode (the model's mode is restored), clamped to [0,1]."""
+    x = _batch(model, image, opts)
+    was_training = model.training
+    model.eval()
+    try:
+        with inference_context(opts), autocast(opts, x.device):
+            out = model(x, saturation_gain=saturation_gain, alpha=alpha)
+    finally:
+        model.train(was_training)
+    return (out.squeeze(0).float().clamp(0, 1).cpu(),)
+
+
+def _run_zero_leinr(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions) -> tuple:
+    """-> ``(fused, denoised)``, batch 1; the denoiser's padding is the model's own (``ZeroLEINR.square_pad``).
+    Autocast covers the denoiser only: the 8 curve iterations and the 8-bit quantisation need fp32."""
+    x = _batch(model, image, opts)
+    with inference_context(opts):
+        fused = model.fuse(x)
+        with autocast(opts, x.device):
+            denoised = model.denoise(fused)
+    return fused.squeeze(0).float().cpu(), denoised.squeeze(0).float().cpu()
+
+
+def torch_enhancer(model_name: str, model: nn.Module, switches: dict | None = None,
+                   opts: PerformanceOptions | None = None) -> Enhancer:
+    """PyTorch eager inference of ``model`` (on its device) as an ``Enhancer``.
+
+    ``switches``: ICLR's test-time ``saturation_gain`` and ``alpha`` (each 1.0 = off when left out);
+    Zero-LEINR has none (its padding is ``ZeroLEINR.square_pad``). ``opts`` (default: the faithful fp32
+    path) may add autocast, channels_last inputs, inference_mode; the model itself is used as given
+    (``engine.performance.prepare_model`` converts it).
+    """
+    opts = opts or PerformanceOptions.faithful()
+    run = {"iclr": _run_iclr, "zero_leinr": _run_zero_leinr}[model_name]
+    return Enhancer(model_name, partial(run, model, opts=opts, **(switches or {})), "torch", opts.describe())

@@ -1,0 +1,98 @@
+"""Enhance images with ICLR (spec §6) or Zero-LEINR (its spec §1).
+
+    python eval.py --lol                 # = --lol_v1; also --lol_v2_real / --lol_v2_syn
+    python eval.py --input_dir DIR --output_dir OUT [--saturation 1.3] [--alpha 0.84] [--grid]
+    python eval.py --model zero_leinr --weights weights/zero_leinr --input_dir DIR
+    python eval.py --lol --faithful      # the reference PyTorch fp32 path (default on CPU: an ONNX backend)
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from data.options import add_dataset_arguments, preset_from_args
+
+from .backend_choice import AUTO, BACKENDS, CPU_AUTO_ORDER, BackendRequestError
+from .checkpoint import SHIPPED_WEIGHTS
+from .device import resolve_device
+from .folder_enhancement import AUTO_TILE_SIZE, FolderEnhancement, enhance_folder
+from .showcase import run_showcase
+from .tiled_inference import AUTO_TILE_PIXELS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The flags of ``python eval.py``; ``--help`` shows this module's docstring."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataset_arguments(p)
+    p.add_argument("--demo", action="store_true", help="enhance the bundled demo/ pairs with both shipped models, "
+                                                       "measure them and write side-by-side grids to output/demo")
+    p.add_argument("--model", choices=["iclr", "zero_leinr"], default="iclr")
+    p.add_argument("--input_dir", help="enhance every image of this folder instead of a dataset's test set")
+    p.add_argument("--output_dir", help="default: output/<set> (ICLR) or output/zero_leinr/<set>; "
+                                        "output/custom for --input_dir")
+    p.add_argument("--weights", help="ICLR: a state_dict (default weights/best.pth); Zero-LEINR: a folder "
+                                     "with the three released files or one combined file (default weights/zero_leinr)")
+    p.add_argument("--saturation", type=float, help="ICLR: saturation gain of the inverse HVI (1.0 = off)")
+    p.add_argument("--alpha", type=float, help="ICLR: output scale of the inverse HVI (1.0 = off)")
+    p.add_argument("--pad", choices=["square", "each"], default="square",
+                   help="Zero-LEINR denoiser padding: the released square of side ceil(max(H,W)/32)*32, "
+                        "or each side to its own multiple of 32 (cheaper for wide images)")
+    p.add_argument("--tile", type=int, default=FolderEnhancement.tile,
+                   help=f"enhance in overlapping tiles of this size (0: automatic, {AUTO_TILE_SIZE}-pixel tiles "
+                        f"for images over {AUTO_TILE_PIXELS // 2**20} MP; -1: never)")
+    p.add_argument("--tile_overlap", type=int, default=FolderEnhancement.tile_overlap, help="tile overlap in pixels")
+    p.add_argument("--grid", action="store_true", help="also write input | output | ground truth images")
+    p.add_argument("--device", default=None, help="default: CUDA when available")
+    p.add_argument("--fast", action="store_true",
+                   help="optimised path (channels_last and bf16 autocast, on CPU only with native bf16; CUDA also "
+                        "cuDNN autotuning and TF32) with PyTorch; default: --backend auto")
+    p.add_argument("--backend", choices=[AUTO, *BACKENDS], default=FolderEnhancement.backend,
+                   help="inference engine. auto (default): on CPU the fastest measured path whose 8-bit outputs stay "
+                        f"within 1/255 of the faithful one ({', then '.join(CPU_AUTO_ORDER)} if one is missing), "
+                        "PyTorch on CUDA; onnxruntime / openvino run the model's ONNX graph, exported once and "
+                        "cached (see README 'Backends')")
+    p.add_argument("--faithful", action="store_true",
+                   help="force the reference PyTorch fp32 eager path (bit-identical to the released code)")
+    return p
+
+
+def _switches(args, preset) -> dict:
+    """The model's test-time switches: ICLR's from the flags, else the dataset preset's (else left out,
+    i.e. off); Zero-LEINR's denoiser padding."""
+    if args.model == "zero_leinr":
+        return {"square_pad": args.pad == "square"}
+    from_preset = {"saturation_gain": preset.saturation_gain, "alpha": preset.alpha} if preset else {}
+    given = {"saturation_gain": args.saturation, "alpha": args.alpha}
+    return {**from_preset, **{k: v for k, v in given.items() if v is not None}}
+
+
+def main(argv=None) -> int:
+    """``python eval.py`` with ``argv`` (default: the command line) -> exit code (usage errors exit 2)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    preset = preset_from_args(args)
+    if args.demo:
+        try:
+            run_showcase(device=resolve_device(args.device))
+        except (FileNotFoundError, ValueError) as err:
+            print(f"error: {err} (the shipped weights belong in weights/: see README 'Weights')", file=sys.stderr)
+            return 2
+        return 0
+    if not preset and not args.input_dir:
+        parser.error("choose --lol/--lol_v1, --lol_v2_real, --lol_v2_syn or --input_dir DIR")
+    folder = preset.output_folder if preset and not args.input_dir else "custom"
+    try:
+        job = FolderEnhancement(
+            args.model, Path(args.input_dir or preset.test_low),
+            Path(args.output_dir or (f"output/{folder}" if args.model == "iclr" else f"output/zero_leinr/{folder}")),
+            args.weights or SHIPPED_WEIGHTS[args.model], _switches(args, preset),
+            gt_dir=Path(preset.test_high) if preset and not args.input_dir else None, grid=args.grid,
+            device=args.device, backend=args.backend, faithful=args.faithful, fast=args.fast, tile=args.tile,
+            tile_overlap=args.tile_overlap)
+    except ValueError as err:
+        parser.error(f"--tile {args.tile or AUTO_TILE_SIZE} / --tile_overlap {args.tile_overlap}: {err}")
+    if args.faithful and args.fast:
+        parser.error("--faithful and --fast exclude each other")
+    try:
+        return enhance_folder(job)
+    except BackendRequestError as err:
+        parser.error(str(err))
