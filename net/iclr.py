@@ -5,7 +5,7 @@ from torch import nn
 from .cdem import CDEMBlock
 from .hvi import HVITransform
 from .mafm import MAFM
-from .padding import reflect_pad_bottom_right
+from .padding import EdgePad2d, reflect_pad_bottom_right
 from .resample import NormDownsample, NormUpsample
 
 # Three x0.5 resizes need sides divisible by 8; the 7x7 reflect-padded convs of MAFM need the
@@ -15,7 +15,7 @@ MIN_SIDE = 32
 
 
 def _stem(in_ch: int, out_ch: int) -> nn.Sequential:
-    return nn.Sequential(nn.ReplicationPad2d(1), nn.Conv2d(in_ch, out_ch, 3, bias=False))
+    return nn.Sequential(EdgePad2d(), nn.Conv2d(in_ch, out_ch, 3, bias=False))
 
 
 def padded_size(side: int) -> int:

@@ -1,5 +1,7 @@
-"""NumPy-compatible reflect padding for the ENRB input (spec §1.3)."""
+"""Padding written out: NumPy-compatible reflect padding for the ENRB input (spec §1.3), and the ICLR
+stems' one-pixel edge padding."""
 import torch
+from torch import nn
 
 
 def _reflect_indices(size: int, target: int, device: torch.device) -> torch.Tensor:
@@ -29,3 +31,17 @@ def reflect_pad_bottom_right(x: torch.Tensor, target_h: int, target_w: int) -> t
     rows = _reflect_indices(h, target_h, x.device)
     cols = _reflect_indices(w, target_w, x.device)
     return x.index_select(-2, rows).index_select(-1, cols)
+
+
+class EdgePad2d(nn.Module):
+    """``nn.ReplicationPad2d(1)`` written as concatenations of edge slices: (B,C,H,W) -> (B,C,H+2,W+2),
+    the same values bit for bit, in any memory format.
+
+    Its backward is slicing and addition instead of ``replication_pad2d_backward``, whose compiled
+    form in torch 2.14 asserts NCHW strides that the eager kernel does not return (``torch.compile``
+    of an ICLR training step failed there, in NCHW and in channels_last alike).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([x[..., :1, :], x, x[..., -1:, :]], dim=-2)
+        return torch.cat([x[..., :1], x, x[..., -1:]], dim=-1)

@@ -4,7 +4,7 @@ import torch
 
 from net import ICLR
 from net.iclr import padded_size
-from net.padding import reflect_pad_bottom_right
+from net.padding import EdgePad2d, reflect_pad_bottom_right
 from tests.reference_fill import deterministic_fill_
 
 
@@ -22,6 +22,20 @@ def test_any_size_equals_manual_pad_and_crop(model, h, w):
         manual = model._forward_aligned(padded, 1.0, 1.0)[..., :h, :w]
     assert out.shape == x.shape
     torch.testing.assert_close(out, manual, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_stem_edge_pad_equals_replication_pad(memory_format):
+    """The stems' EdgePad2d is ReplicationPad2d(1): equal values, gradients equal up to summation order."""
+    x = torch.randn(2, 5, 7, 9, generator=torch.Generator().manual_seed(0)).to(memory_format=memory_format)
+    x.requires_grad_()
+    expected = torch.nn.ReplicationPad2d(1)(x)
+    got = EdgePad2d()(x)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    upstream = torch.randn_like(expected)
+    (grad_expected,) = torch.autograd.grad(expected, x, upstream)
+    (grad_got,) = torch.autograd.grad(got, x, upstream)
+    torch.testing.assert_close(grad_got, grad_expected, rtol=1e-6, atol=1e-6)
 
 
 def test_aligned_sizes_are_not_padded(model):
