@@ -82,7 +82,8 @@ def build_parser() -> CommandLineParser:
                         "on CUDA; faithful: fp32 eager as released; auto (default): fast on CUDA, faithful on CPU")
     p.add_argument("--amp", choices=["bf16", "fp16", "off"], help="override the autocast dtype of --perf")
     p.add_argument("--compile", action="store_true", default=None,
-                   help="torch.compile the training forward (slow first steps)")
+                   help="torch.compile the training forward (minutes of compiling first; on the 2-core AVX2 CPU "
+                        "it did not pay: benchmarks/results_train_cpu_avx2.md)")
     p.add_argument("--save_every_iters", type=non_negative_int,
                    help="also write last.pth every N batches (0: epoch ends only) " + _both("save_every_iters"))
     p.add_argument("--batch_size", "--train_batch_size", dest="batch_size", type=positive_int,

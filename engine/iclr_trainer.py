@@ -9,6 +9,7 @@ from data.paired_dataset import PairedImageDataset
 from data.pairing import pair_folders, require_same_sizes
 from loss import ICLRObjective
 from net import ICLR
+from net.mafm import set_fused_mafm
 
 from .checkpoint import load_iclr_weights, save_iclr_weights
 from .distributed import DistributedContext
@@ -68,8 +69,9 @@ class ICLRTrainConfig:
 class ICLRStep:
     """One optimisation step of spec §5: ``objective(model(low), high, model.HVIT)``, backward, update.
 
-    ``opts`` may add channels_last (model and objective), ``torch.compile`` of the (DDP-wrapped)
-    training forward and autocast (the HVI math stays fp32; fp16 scales the loss with a GradScaler).
+    ``opts`` may add channels_last (model and objective), the fused MAFM computation,
+    ``torch.compile`` of the (DDP-wrapped) training forward and autocast (the HVI math stays fp32;
+    fp16 scales the loss with a GradScaler).
     """
 
     def __init__(self, model: ICLR, objective: ICLRObjective, optimizer: torch.optim.Optimizer,
@@ -78,6 +80,7 @@ class ICLRStep:
         if opts.channels_last:
             model.to(memory_format=torch.channels_last)
             objective.to(memory_format=torch.channels_last)
+        set_fused_mafm(model, opts.fused_mafm)
         self.train_model = ctx.wrap(model)
         if opts.compile:
             self.train_model = torch.compile(self.train_model)

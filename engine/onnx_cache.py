@@ -4,8 +4,8 @@ A graph is stored as ``<cache dir>/<model>-<key>.onnx``. The key is a SHA-256 ov
 graph depends on: the model name, the test-time switches, the weights (every tensor of the state
 dict: name, dtype, shape, bytes), the export code (the source of ``net/``, ``engine/onnx_export.py``
 and ``engine/enhancer.py``, which names the outputs), the opset and the versions of torch, onnx and onnxscript. Change any
-of them and the next run exports again; stale files are left in place (delete the folder to
-reclaim the space).
+of them and the next run exports again. Each use marks its file as recently used (its mtime);
+after an export only the ``KEEP_PER_MODEL`` most recently used graphs of that model are kept.
 
 Cache folder: ``$LLIE_ONNX_CACHE`` when set, else ``$XDG_CACHE_HOME/llie/onnx``, else
 ``~/.cache/llie/onnx``.
@@ -24,6 +24,7 @@ from . import onnx_export
 CACHE_VARIABLE = "LLIE_ONNX_CACHE"
 ROOT = Path(__file__).resolve().parents[1]
 EXPORT_SOURCES = (ROOT / "net", ROOT / "engine" / "onnx_export.py", ROOT / "engine" / "enhancer.py")
+KEEP_PER_MODEL = 4  # e.g. the shipped weights, a fine-tuned set, and their test-time switch variants
 
 
 def onnx_cache_dir() -> Path:
@@ -77,8 +78,20 @@ def cached_onnx(model_name: str, model: nn.Module, switches: dict, log=None) -> 
     when an export is needed and ``onnx``/``onnxscript`` are missing.
     """
     path = onnx_cache_dir() / f"{model_name}-{graph_key(model_name, model, switches)}.onnx"
-    if not path.is_file():
-        if log:
-            log(f"exporting {model_name} to ONNX (once for these weights and switches) -> {path}")
-        onnx_export.export_onnx(model_name, model, switches, path)
+    if path.is_file():
+        os.utime(path)
+        return path
+    if log:
+        log(f"exporting {model_name} to ONNX (once for these weights and switches) -> {path}")
+    onnx_export.export_onnx(model_name, model, switches, path)
+    prune_cache(model_name)
     return path
+
+
+def prune_cache(model_name: str) -> list[Path]:
+    """Delete all but the ``KEEP_PER_MODEL`` most recently used cached graphs of ``model_name``;
+    returns the deleted paths."""
+    graphs = sorted(onnx_cache_dir().glob(f"{model_name}-*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in graphs[KEEP_PER_MODEL:]:
+        stale.unlink(missing_ok=True)
+    return graphs[KEEP_PER_MODEL:]

@@ -22,7 +22,7 @@ from torch import nn
 
 from net import ICLR, ZeroLEINR
 from net.iclr import MIN_SIDE, SIZE_MULTIPLE
-from net.mafm import FusedMAFM
+from net.mafm import set_fused_mafm
 from net.padding import reflect_pad_bottom_right
 
 from .enhancer import OUTPUTS
@@ -38,14 +38,12 @@ class ICLRGraph(nn.Module):
 
     Same padding as ``ICLR.forward`` (always applied: padding to the same size is the identity),
     written with symbolic-size-friendly integer arithmetic. Takes ``model`` over: its fusion
-    modules are wrapped as ``FusedMAFM`` (same function, half the work).
+    modules switch to the fused computation (``net.mafm.set_fused_mafm``: same function, less work).
     """
 
     def __init__(self, model: ICLR, saturation_gain: float = 1.0, alpha: float = 1.0):
         super().__init__()
-        self.model = model
-        for name in ("fusion1", "fusion2", "fusion3", "fusion4"):
-            setattr(self.model, name, FusedMAFM(getattr(self.model, name)))
+        self.model = set_fused_mafm(model)
         self.saturation_gain = saturation_gain
         self.alpha = alpha
 

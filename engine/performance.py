@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from net.mafm import set_fused_mafm
+
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -42,6 +44,8 @@ class PerformanceOptions:
     - ``cudnn_benchmark``: ``torch.backends.cudnn.benchmark`` (CUDA only; autotunes per shape).
     - ``tf32``: allow TF32 matmuls/convs on CUDA.
     - ``inference_mode``: run inference under ``torch.inference_mode`` instead of ``no_grad``.
+    - ``fused_mafm``: ICLR's MAFM modules in their fused form (``net.mafm.set_fused_mafm``: the same
+      function up to fp32 rounding, ~1e-6, with half the pixel-attention work; training too).
     """
     channels_last: bool = False
     amp_dtype: str | None = None
@@ -49,6 +53,7 @@ class PerformanceOptions:
     cudnn_benchmark: bool = False
     tf32: bool = False
     inference_mode: bool = False
+    fused_mafm: bool = False
 
     def __post_init__(self):
         if self.amp_dtype not in (None, *AMP_DTYPES):
@@ -63,8 +68,9 @@ class PerformanceOptions:
     def fast(cls, device) -> "PerformanceOptions":
         """Speed defaults for ``device`` (a ``torch.device`` or string); all inference-safe.
 
-        CPU (measured, ``benchmarks/results_cpu.md``): channels_last + inference_mode, plus bf16
-        autocast only where oneDNN has native bf16 (AVX512-BF16/AMX; emulated bf16 is slower).
+        CPU (measured, ``benchmarks/results_cpu.md``, ``results_train_cpu_avx2.md``): channels_last +
+        fused MAFM + inference_mode, plus bf16 autocast only where oneDNN has native bf16
+        (AVX512-BF16/AMX; emulated bf16 is slower).
         bf16 moves outputs by ~1e-4 on average (rare single pixels more, at hue-sector edges
         of the inverse HVI transform); pass ``.replace(amp_dtype=None)`` for fp32-exact output.
         CUDA (not measured here, no GPU was available): channels_last + bf16 autocast +
@@ -75,7 +81,7 @@ class PerformanceOptions:
             return cls(channels_last=True, amp_dtype="bf16", cudnn_benchmark=True, tf32=True,
                        inference_mode=True)
         return cls(channels_last=True, amp_dtype="bf16" if cpu_has_native_bf16() else None,
-                   inference_mode=True)
+                   inference_mode=True, fused_mafm=True)
 
     def replace(self, **changes) -> "PerformanceOptions":
         """A copy with some fields changed."""
@@ -83,8 +89,8 @@ class PerformanceOptions:
 
     def describe(self) -> str:
         """Short human-readable summary, e.g. ``channels_last+bf16+inference_mode``."""
-        parts = [name for name in ("channels_last", "compile", "cudnn_benchmark", "tf32", "inference_mode")
-                 if getattr(self, name)]
+        switches = ("channels_last", "fused_mafm", "compile", "cudnn_benchmark", "tf32", "inference_mode")
+        parts = [name for name in switches if getattr(self, name)]
         if self.amp_dtype:
             parts.insert(1 if self.channels_last else 0, self.amp_dtype)
         return "+".join(parts) or "fp32 eager"
@@ -101,6 +107,8 @@ def prepare_model(model: nn.Module, opts: PerformanceOptions, compile_children: 
     """
     if opts.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if opts.fused_mafm:
+        set_fused_mafm(model)
     if opts.compile:
         if compile_children:
             for name in compile_children:

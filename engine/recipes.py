@@ -9,7 +9,8 @@ the dataclass defaults (the released recipe), the recipe, the flags given on the
   recipe only where that budget forces it (see README "Weights"): ICLR on 128-pixel crops
   (the released 256-pixel batch needs ~18 GB and ~100 s a step on 2 cores), 30 epochs, no VGG
   perceptual term (its ImageNet weights are unavailable offline, and it would cost about as much
-  as the network itself), channels_last fp32 (exact up to summation order, ~1.5x faster), and
+  as the network itself), channels_last and the fused MAFM in fp32 (the same function up to
+  summation order, ~2.4x faster together), and
   no first epoch at lr 0 (the released warm-up starts with one; here it starts at base/3);
   Zero-LEINR on 128-pixel images in batches of 8 for 30 epochs.
 - ``demo``: a few iterations on the bundled ``demo/`` pairs, to show the training loop working.

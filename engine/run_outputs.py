@@ -7,7 +7,7 @@ import torch
 from .checkpoint import TRAINING_STATE_FILE
 
 # Measured on 2 AMD EPYC cores (AVX2), one step of --recipe cpu: (seconds with 2 threads, peak RSS GiB).
-CPU_RECIPE_STEP = {"iclr": (12.0, 6.5), "zero_leinr": (4.1, 1.8)}
+CPU_RECIPE_STEP = {"iclr": (4.3, 6.5), "zero_leinr": (4.1, 1.8)}  # README step-cost table
 CPU_RECIPE_PIXELS = 8 * 128 * 128
 
 
