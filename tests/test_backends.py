@@ -1,7 +1,7 @@
 """ONNX export and the ONNX Runtime / OpenVINO backends: parity with the faithful path, cache, CLI, thread policy.
 
-The graphs are exported once per module (ICLR takes a minute or two on a busy CPU) into a private
-cache folder and shared by the tests.
+The graphs are exported once (ICLR takes a minute or two on a busy CPU) into the session's ONNX cache
+(tests/conftest.py) and shared by the tests, and by the other modules that use the same seeded models.
 """
 import copy
 import os
@@ -38,22 +38,13 @@ def _seeded(cls, seed=0):
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    """A private ONNX cache for this module (``LLIE_ONNX_CACHE``), restored afterwards."""
-    folder = tmp_path_factory.mktemp("onnx_cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(onnx_cache.CACHE_VARIABLE, str(folder))
-        yield folder
-
-
-@pytest.fixture(scope="module")
-def iclr_graph(cache_dir):
+def iclr_graph(session_onnx_cache):
     model = _seeded(ICLR)
     return model, onnx_cache.cached_onnx("iclr", model, ICLR_SWITCHES)
 
 
 @pytest.fixture(scope="module")
-def zero_leinr_graphs(cache_dir):
+def zero_leinr_graphs(session_onnx_cache):
     model = _seeded(ZeroLEINR)
     return model, {pad: onnx_cache.cached_onnx("zero_leinr", model, dict(square_pad=pad)) for pad in (True, False)}
 
@@ -97,7 +88,7 @@ def test_zero_leinr_graph_matches_faithful_path(zero_leinr_graphs, backend, squa
         assert (denoised - denoised_ref[0]).abs().max().item() < 1e-4
 
 
-def test_cache_is_reused_and_keyed_by_weights_and_switches(zero_leinr_graphs, monkeypatch):
+def test_cache_is_reused_and_keyed_by_weights_and_switches(zero_leinr_graphs, monkeypatch, tmp_path):
     model, paths = zero_leinr_graphs
 
     def no_export(*_):
@@ -107,13 +98,14 @@ def test_cache_is_reused_and_keyed_by_weights_and_switches(zero_leinr_graphs, mo
     assert paths[True] != paths[False]
 
     exported = []
+    monkeypatch.setenv(onnx_cache.CACHE_VARIABLE, str(tmp_path))  # the stub below stays out of the shared cache
     monkeypatch.setattr(onnx_export, "export_onnx",
                         lambda name, m, switches, path: exported.append(path) or Path(path).write_bytes(b"stub"))
     changed = _seeded(ZeroLEINR)
     with torch.no_grad():
         changed.denoiser.nin_c.bias.add_(1e-3)
     path = onnx_cache.cached_onnx("zero_leinr", changed, dict(square_pad=True))
-    assert exported == [path] and path != paths[True]
+    assert exported == [path] and path.name != paths[True].name
     iclr = _seeded(ICLR)
     assert onnx_cache.graph_key("iclr", iclr, dict(alpha=0.84)) != onnx_cache.graph_key("iclr", iclr, {})
     assert onnx_cache.graph_key("iclr", iclr, dict(alpha=1.0)) == onnx_cache.graph_key("iclr", iclr, {})  # defaults
