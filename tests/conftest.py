@@ -11,6 +11,12 @@ from engine import onnx_cache
 
 DATA = pathlib.Path(__file__).resolve().parent / "data"
 
+# The ICLR graph the tests export: the weights of ``torch.manual_seed(0); ICLR()`` with both test-time
+# switches. Tests that run eval.py on ICLR through a graph backend (the CPU default) use these weights and
+# ``ICLR_SWITCH_FLAGS``, so that the export (a minute or two on a busy CPU) happens once per session.
+ICLR_SWITCHES = dict(saturation_gain=1.3, alpha=0.84)
+ICLR_SWITCH_FLAGS = ["--saturation", "1.3", "--alpha", "0.84"]
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> pathlib.Path:

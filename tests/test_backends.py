@@ -21,9 +21,9 @@ from engine.eval_command import main as eval_main
 from engine.backend_choice import CPU_AUTO_ORDER, backend_candidates
 from engine.graph_backends import GRAPH_BACKENDS, BackendUnavailable, load_graph, load_graph_enhancer
 from net import ICLR, ZeroLEINR
+from tests.conftest import ICLR_SWITCH_FLAGS, ICLR_SWITCHES  # both switches in one graph
 
 ROOT = Path(__file__).resolve().parents[1]
-ICLR_SWITCHES = dict(saturation_gain=1.3, alpha=0.84)  # both switches in one graph
 SIZES = [(37, 53), (64, 96)]  # odd and aligned, through one dynamic-shape graph
 CPU = torch.device("cpu")
 
@@ -132,7 +132,7 @@ def test_eval_backend_outputs_within_one_level_of_faithful(iclr_graph, tmp_path,
     torch.save(model.state_dict(), weights)
     _write_inputs(tmp_path / "in")
     common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu",
-              "--saturation", "1.3", "--alpha", "0.84"] + (["--tile", tile, "--tile_overlap", "8"] if tile else [])
+              *ICLR_SWITCH_FLAGS] + (["--tile", tile, "--tile_overlap", "8"] if tile else [])
     assert eval_main(common + ["--output_dir", str(tmp_path / "ref"), "--faithful"]) == 0
     assert eval_main(common + ["--output_dir", str(tmp_path / "graph"), "--backend", backend]) == 0
     out = capsys.readouterr().out
@@ -148,7 +148,7 @@ def test_missing_backend_package_is_one_line_and_auto_falls_back(iclr_graph, tmp
     torch.save(model.state_dict(), weights)
     _write_inputs(tmp_path / "in")
     args = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu",
-            "--saturation", "1.3", "--alpha", "0.84", "--output_dir", str(tmp_path / "out")]
+            *ICLR_SWITCH_FLAGS, "--output_dir", str(tmp_path / "out")]
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
     assert eval_main(args + ["--backend", "openvino"]) == 2
     err = capsys.readouterr().err.strip()
@@ -174,7 +174,7 @@ def test_export_cli_writes_one_dynamic_graph_and_refuses_to_overwrite(iclr_graph
     weights = tmp_path / "iclr.pth"
     torch.save(model.state_dict(), weights)
     out = tmp_path / "deploy" / "iclr.onnx"
-    args = ["--model", "iclr", "--weights", str(weights), "--onnx", str(out), "--saturation", "1.3", "--alpha", "0.84"]
+    args = ["--model", "iclr", "--weights", str(weights), "--onnx", str(out), *ICLR_SWITCH_FLAGS]
     assert export_cli.main(args) == 0  # served from the cache the fixture filled
     assert out.read_bytes() == cached.read_bytes()
     out.write_bytes(b"keep me")

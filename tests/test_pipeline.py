@@ -6,6 +6,7 @@ import torch
 import train
 from engine.eval_command import main as eval_main
 from engine.iclr_trainer import ICLRTrainConfig, train_iclr
+from tests.conftest import ICLR_SWITCH_FLAGS
 from tests.mid_epoch_crash import crash_after_mid_epoch_save
 
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "LOLdataset"
@@ -36,7 +37,7 @@ def test_resume_equals_uninterrupted_run(small_lol, tmp_path):
 
 def test_eval_on_odd_sizes_and_corrupt_file(tmp_path, capsys):
     from net import ICLR
-    torch.manual_seed(0)  # the seeded ICLR of the other eval tests: its ONNX graph is exported once per session
+    torch.manual_seed(0)  # the session's seeded ICLR and switches: one ONNX export (tests/conftest.py)
     weights = tmp_path / "w.pth"
     torch.save(ICLR().state_dict(), weights)
     src = tmp_path / "in"
@@ -48,7 +49,7 @@ def test_eval_on_odd_sizes_and_corrupt_file(tmp_path, capsys):
     (src / "notes.txt").write_text("ignored")
     out = tmp_path / "out"
     code = eval_main(["--input_dir", str(src), "--output_dir", str(out), "--weights", str(weights),
-                          "--device", "cpu", "--grid"])
+                      "--device", "cpu", "--grid", *ICLR_SWITCH_FLAGS])
     assert code == 0
     from data.image_io import read_image
     assert read_image(out / "odd.png").shape == (3, 37, 53)
@@ -94,11 +95,11 @@ def test_resume_mid_epoch_equals_uninterrupted_run(small_lol, tmp_path, monkeypa
 def test_eval_tiled_matches_size_and_checks_arguments(tmp_path, capsys):
     from data.image_io import read_image, save_image
     from net import ICLR
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # the session's seeded ICLR and switches: one ONNX export (tests/conftest.py)
     weights = tmp_path / "w.pth"
     torch.save(ICLR().state_dict(), weights)
     save_image(torch.rand(3, 50, 70), tmp_path / "in" / "a.png")
-    common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu"]
+    common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu", *ICLR_SWITCH_FLAGS]
     assert eval_main(common + ["--output_dir", str(tmp_path / "tiled"), "--tile", "40", "--tile_overlap", "8"]) == 0
     assert eval_main(common + ["--output_dir", str(tmp_path / "whole")]) == 0
     tiled, whole = read_image(tmp_path / "tiled" / "a.png"), read_image(tmp_path / "whole" / "a.png")
