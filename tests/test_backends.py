@@ -1,7 +1,7 @@
 """ONNX export and the ONNX Runtime / OpenVINO backends: parity with the faithful path, cache, CLI, thread policy.
 
-The graphs are exported once per module (ICLR takes a minute or two on a busy CPU) into a private
-cache folder and shared by the tests.
+The graphs are exported once (ICLR takes a minute or two on a busy CPU) into the session's ONNX cache
+(tests/conftest.py) and shared by the tests, and by the other modules that use the same seeded models.
 """
 import copy
 import os
@@ -21,9 +21,9 @@ from engine.eval_command import main as eval_main
 from engine.backend_choice import CPU_AUTO_ORDER, backend_candidates
 from engine.graph_backends import GRAPH_BACKENDS, BackendUnavailable, load_graph, load_graph_enhancer
 from net import ICLR, ZeroLEINR
+from tests.conftest import ICLR_SWITCH_FLAGS, ICLR_SWITCHES  # both switches in one graph
 
 ROOT = Path(__file__).resolve().parents[1]
-ICLR_SWITCHES = dict(saturation_gain=1.3, alpha=0.84)  # both switches in one graph
 SIZES = [(37, 53), (64, 96)]  # odd and aligned, through one dynamic-shape graph
 CPU = torch.device("cpu")
 
@@ -38,22 +38,13 @@ def _seeded(cls, seed=0):
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    """A private ONNX cache for this module (``LLIE_ONNX_CACHE``), restored afterwards."""
-    folder = tmp_path_factory.mktemp("onnx_cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(onnx_cache.CACHE_VARIABLE, str(folder))
-        yield folder
-
-
-@pytest.fixture(scope="module")
-def iclr_graph(cache_dir):
+def iclr_graph(session_onnx_cache):
     model = _seeded(ICLR)
     return model, onnx_cache.cached_onnx("iclr", model, ICLR_SWITCHES)
 
 
 @pytest.fixture(scope="module")
-def zero_leinr_graphs(cache_dir):
+def zero_leinr_graphs(session_onnx_cache):
     model = _seeded(ZeroLEINR)
     return model, {pad: onnx_cache.cached_onnx("zero_leinr", model, dict(square_pad=pad)) for pad in (True, False)}
 
@@ -97,7 +88,7 @@ def test_zero_leinr_graph_matches_faithful_path(zero_leinr_graphs, backend, squa
         assert (denoised - denoised_ref[0]).abs().max().item() < 1e-4
 
 
-def test_cache_is_reused_and_keyed_by_weights_and_switches(zero_leinr_graphs, monkeypatch):
+def test_cache_is_reused_and_keyed_by_weights_and_switches(zero_leinr_graphs, monkeypatch, tmp_path):
     model, paths = zero_leinr_graphs
 
     def no_export(*_):
@@ -107,13 +98,14 @@ def test_cache_is_reused_and_keyed_by_weights_and_switches(zero_leinr_graphs, mo
     assert paths[True] != paths[False]
 
     exported = []
+    monkeypatch.setenv(onnx_cache.CACHE_VARIABLE, str(tmp_path))  # the stub below stays out of the shared cache
     monkeypatch.setattr(onnx_export, "export_onnx",
                         lambda name, m, switches, path: exported.append(path) or Path(path).write_bytes(b"stub"))
     changed = _seeded(ZeroLEINR)
     with torch.no_grad():
         changed.denoiser.nin_c.bias.add_(1e-3)
     path = onnx_cache.cached_onnx("zero_leinr", changed, dict(square_pad=True))
-    assert exported == [path] and path != paths[True]
+    assert exported == [path] and path.name != paths[True].name
     iclr = _seeded(ICLR)
     assert onnx_cache.graph_key("iclr", iclr, dict(alpha=0.84)) != onnx_cache.graph_key("iclr", iclr, {})
     assert onnx_cache.graph_key("iclr", iclr, dict(alpha=1.0)) == onnx_cache.graph_key("iclr", iclr, {})  # defaults
@@ -140,7 +132,7 @@ def test_eval_backend_outputs_within_one_level_of_faithful(iclr_graph, tmp_path,
     torch.save(model.state_dict(), weights)
     _write_inputs(tmp_path / "in")
     common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu",
-              "--saturation", "1.3", "--alpha", "0.84"] + (["--tile", tile, "--tile_overlap", "8"] if tile else [])
+              *ICLR_SWITCH_FLAGS] + (["--tile", tile, "--tile_overlap", "8"] if tile else [])
     assert eval_main(common + ["--output_dir", str(tmp_path / "ref"), "--faithful"]) == 0
     assert eval_main(common + ["--output_dir", str(tmp_path / "graph"), "--backend", backend]) == 0
     out = capsys.readouterr().out
@@ -156,7 +148,7 @@ def test_missing_backend_package_is_one_line_and_auto_falls_back(iclr_graph, tmp
     torch.save(model.state_dict(), weights)
     _write_inputs(tmp_path / "in")
     args = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu",
-            "--saturation", "1.3", "--alpha", "0.84", "--output_dir", str(tmp_path / "out")]
+            *ICLR_SWITCH_FLAGS, "--output_dir", str(tmp_path / "out")]
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
     assert eval_main(args + ["--backend", "openvino"]) == 2
     err = capsys.readouterr().err.strip()
@@ -182,7 +174,7 @@ def test_export_cli_writes_one_dynamic_graph_and_refuses_to_overwrite(iclr_graph
     weights = tmp_path / "iclr.pth"
     torch.save(model.state_dict(), weights)
     out = tmp_path / "deploy" / "iclr.onnx"
-    args = ["--model", "iclr", "--weights", str(weights), "--onnx", str(out), "--saturation", "1.3", "--alpha", "0.84"]
+    args = ["--model", "iclr", "--weights", str(weights), "--onnx", str(out), *ICLR_SWITCH_FLAGS]
     assert export_cli.main(args) == 0  # served from the cache the fixture filled
     assert out.read_bytes() == cached.read_bytes()
     out.write_bytes(b"keep me")

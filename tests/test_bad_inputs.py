@@ -19,6 +19,7 @@ from engine.iclr_trainer import ICLRTrainConfig, train_iclr
 from engine.measure_command import main as measure_main
 from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
 from net import ICLR, ZeroLEINR
+from tests.conftest import ICLR_SWITCH_FLAGS
 
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "LOLdataset"
 QUIET = dict(log=lambda *_: None)
@@ -35,7 +36,7 @@ def one_line(text: str) -> str:
 def checkpoints(tmp_path_factory):
     """Weights and training states of both models, and broken files, in one folder."""
     root = tmp_path_factory.mktemp("checkpoints")
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # ICLR first: the session's seeded ICLR weights (tests/conftest.py)
     iclr, zero_leinr = ICLR(), ZeroLEINR()
     torch.save(iclr.state_dict(), root / "best.pth")
     torch.save({"model": iclr.state_dict(), "optimizer": {}, "scheduler": {}, "epoch": 1, "history": [],
@@ -169,11 +170,12 @@ def test_resume_folder_points_at_its_last_pth(checkpoints, tmp_path):
 
 @pytest.fixture
 def iclr_run(checkpoints, tmp_path):
-    """A folder with two inputs and the eval.py arguments (ICLR, CPU) minus --output_dir."""
+    """A folder with two inputs and the eval.py arguments (ICLR, CPU) minus --output_dir (the session's
+    seeded weights and switches: their graph is exported once, see tests/conftest.py)."""
     save_image(torch.rand(3, 16, 16), tmp_path / "in" / "a.png")
     save_image(torch.rand(3, 16, 24), tmp_path / "in" / "b.jpg")
     return tmp_path, ["--weights", str(checkpoints / "best.pth"), "--input_dir", str(tmp_path / "in"),
-                      "--device", "cpu"]
+                      "--device", "cpu", *ICLR_SWITCH_FLAGS]
 
 
 def _snapshot(folder: Path) -> dict:
@@ -366,7 +368,7 @@ def test_eval_output_of_a_rotated_jpeg_is_upright(checkpoints, tmp_path):
     (tmp_path / "in").mkdir()
     _with_orientation(stored, tmp_path / "in" / "p.jpg", 8)
     assert eval_main(["--weights", str(checkpoints / "best.pth"), "--input_dir", str(tmp_path / "in"),
-                          "--output_dir", str(tmp_path / "out"), "--device", "cpu"]) == 0
+                      "--output_dir", str(tmp_path / "out"), "--device", "cpu", *ICLR_SWITCH_FLAGS]) == 0
     assert Image.open(tmp_path / "out" / "p.png").size == (16, 40)  # (W, H) as a viewer shows the input
 
 

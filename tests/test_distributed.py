@@ -3,7 +3,8 @@
 Both runs use one thread per process (torchrun's default), because the thread count alone changes
 float32 reduction order (gradients then differ by ~1e-3 relative in a few tensors). ICLR's CCL
 couples the samples of a batch (mean and std over it), so the comparison sets ``--CCL_weight 0``;
-every other term is a batch mean, which DDP's gradient averaging reproduces.
+every other term is a batch mean, which DDP's gradient averaging reproduces. The one-process
+reference runs in this process (``train.main``, one thread), sparing a Python and torch start-up.
 """
 import os
 import subprocess
@@ -12,9 +13,22 @@ from pathlib import Path
 
 import torch
 
+import train
+
 ROOT = Path(__file__).resolve().parents[1]
-ICLR_ARGS = ["--lol_v1", "--data_root", "demo", "--batch_size", "4", "--cropSize", "32", "--nEpochs", "2",
+ICLR_ARGS = ["--lol_v1", "--data_root", str(ROOT / "demo"), "--batch_size", "4", "--cropSize", "32", "--nEpochs", "2",
              "--max_iters_per_epoch", "1", "--P_weight", "0", "--CCL_weight", "0", "--device", "cpu", "--no_lpips"]
+
+
+def _run_in_process(args, tmp, capsys):
+    """``train.py args`` as one process, here, with one thread (as torchrun's workers)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert train.main([*args, "--run_dir", str(tmp)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return torch.load(tmp / "last.pth", weights_only=False), capsys.readouterr().out
 
 
 def _run(args, tmp, nproc):
@@ -26,8 +40,8 @@ def _run(args, tmp, nproc):
     return torch.load(tmp / "last.pth", weights_only=False), done.stdout
 
 
-def test_iclr_two_processes_equal_one(tmp_path):
-    one, _ = _run(ICLR_ARGS + ["--best_path", str(tmp_path / "b1.pth")], tmp_path / "one", 1)
+def test_iclr_two_processes_equal_one(tmp_path, capsys):
+    one, _ = _run_in_process(ICLR_ARGS + ["--best_path", str(tmp_path / "b1.pth")], tmp_path / "one", capsys)
     two, out = _run(ICLR_ARGS + ["--best_path", str(tmp_path / "b2.pth")], tmp_path / "two", 2)
     assert "x2" in out and out.count("done:") == 1  # rank 0 alone reports
     for key, value in one["model"].items():

@@ -8,13 +8,13 @@ import torch
 
 import engine.weight_set as weight_set
 import engine.zero_leinr_trainer as trainer
-from data.image_io import save_image
 from engine.atomic_file import atomic_save
 from engine.checkpoint import CheckpointError, load_zero_leinr_weights, save_zero_leinr_weights
 from engine.epoch_terms import EpochTerms
 from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
 from net import ZeroLEINR
 from net.zero_leinr import RELEASED_WEIGHT_FILES
+from tests.conftest import write_zero_leinr_folders
 from tests.mid_epoch_crash import crash_after_mid_epoch_save
 
 QUIET = dict(log=lambda *_: None)
@@ -106,11 +106,7 @@ def test_damaged_manifest_is_one_line(tmp_path):
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     """Four small low-light training images (two batches of two per epoch)."""
-    root = tmp_path_factory.mktemp("zl")
-    generator = torch.Generator().manual_seed(0)
-    for i in range(4):
-        save_image(torch.rand(3, 48, 56, generator=generator) * 0.3, root / "train" / f"{i}.png")
-    return root
+    return write_zero_leinr_folders(tmp_path_factory.mktemp("zl"))
 
 
 def _cfg(folders: Path, run: Path, **kw) -> ZeroLEINRTrainConfig:

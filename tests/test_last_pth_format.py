@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from data.image_io import save_image
 from engine.iclr_trainer import ICLRTrainConfig, train_iclr
 from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
+from tests.conftest import write_low_light_images
 from tests.mid_epoch_crash import crash_after_mid_epoch_save
 
-DEMO = Path(__file__).resolve().parents[1] / "demo" / "LOLdataset"
 QUIET = dict(log=lambda *_: None)
 
 # The entries of last.pth as the trainers wrote them before the shared loop (commit ad9ab72).
@@ -28,16 +27,12 @@ EPOCH_TERMS_KEYS = {"epoch", "sums", "counts", "skipped", "skipped_in_a_row"}
 @pytest.fixture(scope="module")
 def zero_leinr_images(tmp_path_factory) -> Path:
     """Four small low-light training images: two batches of two per epoch."""
-    root = tmp_path_factory.mktemp("zl")
-    generator = torch.Generator().manual_seed(0)
-    for i in range(4):
-        save_image(torch.rand(3, 48, 56, generator=generator) * 0.3, root / f"{i}.png")
-    return root
+    return write_low_light_images(tmp_path_factory.mktemp("zl"))
 
 
-def _iclr(run: Path, **kw):
-    cfg = ICLRTrainConfig(str(DEMO / "our485/low"), str(DEMO / "our485/high"), str(DEMO / "eval15/low"),
-                          str(DEMO / "eval15/high"), run_dir=str(run), best_path=str(run / "best.pth"), batch_size=2,
+def _iclr(run: Path, lol: Path, **kw):
+    cfg = ICLRTrainConfig(str(lol / "our485/low"), str(lol / "our485/high"), str(lol / "eval15/low"),
+                          str(lol / "eval15/high"), run_dir=str(run), best_path=str(run / "best.pth"), batch_size=2,
                           crop_size=32, epochs=2, snapshots=2, P_weight=0.0, max_iters_per_epoch=3, seed=3, **kw)
     return cfg, lambda: train_iclr(cfg, **QUIET)
 
@@ -66,18 +61,18 @@ def _old_format(model: str, state: dict, cfg) -> dict:
                             "skipped": terms["skipped"], "skipped_in_a_row": terms["skipped_in_a_row"]}}
 
 
-def _runs(model: str, root: Path, images: Path):
+def _runs(model: str, root: Path, images: Path, lol: Path):
     """``run(name, **kw)`` -> (config, train) of ``model`` for the run folder ``root/name``; ``kw`` go to the
     config."""
     if model == "iclr":
-        return lambda name, **kw: _iclr(root / name, **kw)
+        return lambda name, **kw: _iclr(root / name, lol, **kw)
     return lambda name, **kw: _zero_leinr(root / name, images, **kw)
 
 
 @pytest.mark.parametrize("model, crash_at", [("iclr", (2, 2)), ("zero_leinr", (1, 1))])
 def test_old_format_state_resumes_mid_epoch_bit_identically(model, crash_at, tmp_path, monkeypatch,
-                                                             zero_leinr_images):
-    run = _runs(model, tmp_path, zero_leinr_images)
+                                                             zero_leinr_images, small_lol):
+    run = _runs(model, tmp_path, zero_leinr_images, small_lol)
     _, train_full = run("full")
     full = torch.load(train_full()["state_path"], weights_only=True)
     assert set(full) == LAST_PTH_KEYS[model]

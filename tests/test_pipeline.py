@@ -6,27 +6,29 @@ import torch
 import train
 from engine.eval_command import main as eval_main
 from engine.iclr_trainer import ICLRTrainConfig, train_iclr
+from tests.conftest import ICLR_SWITCH_FLAGS
 from tests.mid_epoch_crash import crash_after_mid_epoch_save
 
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "LOLdataset"
 
 
-def _cfg(tmp_path, **kw):
-    base = dict(train_low=str(DEMO / "our485/low"), train_high=str(DEMO / "our485/high"),
-                val_low=str(DEMO / "eval15/low"), val_high=str(DEMO / "eval15/high"),
+def _cfg(lol, tmp_path, **kw):
+    """A tiny ICLR run on ``lol`` (the session's small LOLdataset: 40x48 pairs, cheap to validate)."""
+    base = dict(train_low=str(lol / "our485/low"), train_high=str(lol / "our485/high"),
+                val_low=str(lol / "eval15/low"), val_high=str(lol / "eval15/high"),
                 run_dir=str(tmp_path / "run"), best_path=str(tmp_path / "best.pth"), batch_size=2,
                 crop_size=32, epochs=2, snapshots=2, P_weight=0.0, max_iters_per_epoch=1, seed=3)
     base.update(kw)
     return ICLRTrainConfig(**base)
 
 
-def test_resume_equals_uninterrupted_run(tmp_path):
+def test_resume_equals_uninterrupted_run(small_lol, tmp_path):
     """A run stopped after epoch 1 and resumed for epoch 2 ends bit-identical to an uninterrupted run
     (the warm-up lr of epochs 1-2 does not depend on the total epoch count)."""
     quiet = dict(log=lambda *_: None)
-    full = torch.load(train_iclr(_cfg(tmp_path / "full"), **quiet)["state_path"], weights_only=False)
-    stopped = train_iclr(_cfg(tmp_path / "part", epochs=1), **quiet)["state_path"]
-    resumed_cfg = _cfg(tmp_path / "part", resume=str(stopped))
+    full = torch.load(train_iclr(_cfg(small_lol, tmp_path / "full"), **quiet)["state_path"], weights_only=False)
+    stopped = train_iclr(_cfg(small_lol, tmp_path / "part", epochs=1), **quiet)["state_path"]
+    resumed_cfg = _cfg(small_lol, tmp_path / "part", resume=str(stopped))
     resumed = torch.load(train_iclr(resumed_cfg, **quiet)["state_path"], weights_only=False)
     assert resumed["epoch"] == 2 and len(resumed["history"]) == 2
     assert all(torch.equal(full["model"][k], resumed["model"][k]) for k in full["model"])
@@ -35,6 +37,7 @@ def test_resume_equals_uninterrupted_run(tmp_path):
 
 def test_eval_on_odd_sizes_and_corrupt_file(tmp_path, capsys):
     from net import ICLR
+    torch.manual_seed(0)  # the session's seeded ICLR and switches: one ONNX export (tests/conftest.py)
     weights = tmp_path / "w.pth"
     torch.save(ICLR().state_dict(), weights)
     src = tmp_path / "in"
@@ -46,7 +49,7 @@ def test_eval_on_odd_sizes_and_corrupt_file(tmp_path, capsys):
     (src / "notes.txt").write_text("ignored")
     out = tmp_path / "out"
     code = eval_main(["--input_dir", str(src), "--output_dir", str(out), "--weights", str(weights),
-                          "--device", "cpu", "--grid"])
+                      "--device", "cpu", "--grid", *ICLR_SWITCH_FLAGS])
     assert code == 0
     from data.image_io import read_image
     assert read_image(out / "odd.png").shape == (3, 37, 53)
@@ -68,14 +71,14 @@ def test_train_requires_a_dataset(capsys):
     assert "choose a dataset" in capsys.readouterr().err
 
 
-def test_resume_mid_epoch_equals_uninterrupted_run(tmp_path, monkeypatch):
+def test_resume_mid_epoch_equals_uninterrupted_run(small_lol, tmp_path, monkeypatch):
     """A crash right after a mid-epoch checkpoint loses nothing: resuming ends bit-identical."""
     quiet = dict(log=lambda *_: None)
     kw = dict(epochs=2, max_iters_per_epoch=3, save_every_iters=1)
-    full = torch.load(train_iclr(_cfg(tmp_path / "full", **kw), **quiet)["state_path"], weights_only=False)
+    full = torch.load(train_iclr(_cfg(small_lol, tmp_path / "full", **kw), **quiet)["state_path"], weights_only=False)
 
     crash_after_mid_epoch_save(monkeypatch, epoch=2, iteration=2)
-    cfg = _cfg(tmp_path / "part", **kw)
+    cfg = _cfg(small_lol, tmp_path / "part", **kw)
     try:
         train_iclr(cfg, **quiet)
     except KeyboardInterrupt:
@@ -83,7 +86,7 @@ def test_resume_mid_epoch_equals_uninterrupted_run(tmp_path, monkeypatch):
     monkeypatch.undo()
     state_path = tmp_path / "part" / "run" / "last.pth"
     assert torch.load(state_path, weights_only=False)["progress"]["iteration"] == 2
-    resumed = torch.load(train_iclr(_cfg(tmp_path / "part", resume=str(state_path), **kw), **quiet)["state_path"],
+    resumed = torch.load(train_iclr(_cfg(small_lol, tmp_path / "part", resume=str(state_path), **kw), **quiet)["state_path"],
                          weights_only=False)
     assert all(torch.equal(full["model"][k], resumed["model"][k]) for k in full["model"])
     assert resumed["history"][1]["loss"] == full["history"][1]["loss"]
@@ -92,11 +95,11 @@ def test_resume_mid_epoch_equals_uninterrupted_run(tmp_path, monkeypatch):
 def test_eval_tiled_matches_size_and_checks_arguments(tmp_path, capsys):
     from data.image_io import read_image, save_image
     from net import ICLR
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # the session's seeded ICLR and switches: one ONNX export (tests/conftest.py)
     weights = tmp_path / "w.pth"
     torch.save(ICLR().state_dict(), weights)
     save_image(torch.rand(3, 50, 70), tmp_path / "in" / "a.png")
-    common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu"]
+    common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu", *ICLR_SWITCH_FLAGS]
     assert eval_main(common + ["--output_dir", str(tmp_path / "tiled"), "--tile", "40", "--tile_overlap", "8"]) == 0
     assert eval_main(common + ["--output_dir", str(tmp_path / "whole")]) == 0
     tiled, whole = read_image(tmp_path / "tiled" / "a.png"), read_image(tmp_path / "whole" / "a.png")
@@ -111,17 +114,17 @@ def test_eval_tiled_matches_size_and_checks_arguments(tmp_path, capsys):
     assert "--tile 512 / --tile_overlap 300" in capsys.readouterr().err
 
 
-def test_fast_path_trains_and_keeps_plain_keys(tmp_path):
+def test_fast_path_trains_and_keeps_plain_keys(small_lol, tmp_path):
     from engine.performance import PerformanceOptions
     from net import ICLR
     opts = PerformanceOptions(channels_last=True, amp_dtype="bf16")
-    result = train_iclr(_cfg(tmp_path, epochs=2, snapshots=5, performance=opts), log=lambda *_: None)
+    result = train_iclr(_cfg(small_lol, tmp_path, epochs=2, snapshots=5, performance=opts), log=lambda *_: None)
     state = torch.load(result["state_path"], weights_only=False)
     assert all(row["loss"] == row["loss"] for row in state["history"])  # finite, not NaN
     ICLR().load_state_dict(state["model"])  # plain keys, strict
 
 
-def test_non_finite_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
+def test_non_finite_loss_stops_and_keeps_last_good_state(small_lol, tmp_path, monkeypatch):
     """A NaN loss in epoch 2 raises NonFiniteLossError naming the batch; last.pth stays epoch 1's."""
     import pytest
 
@@ -136,7 +139,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_state(tmp_path, monkeypatch):
         return (loss * float("nan") if len(calls) == 2 else loss), terms
 
     monkeypatch.setattr(trainer.ICLRObjective, "__call__", nan_in_second_epoch)
-    cfg = _cfg(tmp_path, save_every_iters=0)
+    cfg = _cfg(small_lol, tmp_path, save_every_iters=0)
     with pytest.raises(trainer.NonFiniteLossError, match="epoch 2, batch"):
         train_iclr(cfg, **quiet)
     state = torch.load(tmp_path / "run" / "last.pth", weights_only=False)

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 import train
-from data.image_io import save_image
 from engine.checkpoint import save_zero_leinr_weights
 from engine.iclr_trainer import ICLRStep, ICLRTrainConfig, train_iclr
 from engine.run_outputs import TimeEstimate
 from engine.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig, train_zero_leinr
 from loss import ICLRObjective
 from net import ICLR, ZeroLEINR
+from tests.conftest import write_lol_pairs
 
 QUIET = dict(log=lambda *_: None)
 
@@ -20,14 +20,7 @@ QUIET = dict(log=lambda *_: None)
 @pytest.fixture(scope="module")
 def pairs(tmp_path_factory) -> Path:
     """LOLdataset-shaped folders with three 40x48 training pairs and one validation pair."""
-    root = tmp_path_factory.mktemp("lol")
-    generator = torch.Generator().manual_seed(0)
-    for split, n in (("our485", 3), ("eval15", 1)):
-        for i in range(n):
-            high = torch.rand(3, 40, 48, generator=generator)
-            save_image(high * 0.2, root / "LOLdataset" / split / "low" / f"{i}.png")
-            save_image(high, root / "LOLdataset" / split / "high" / f"{i}.png")
-    return root
+    return write_lol_pairs(tmp_path_factory.mktemp("lol"), train=3, val=1)
 
 
 @pytest.fixture

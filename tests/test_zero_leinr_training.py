@@ -12,6 +12,7 @@ from engine.eval_command import main as eval_main
 from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, ZeroLEINRStep, train_zero_leinr
 from engine.distributed import DistributedContext
 from net import ZeroLEINR
+from tests.conftest import write_zero_leinr_folders
 from tests.mid_epoch_crash import crash_after_mid_epoch_save
 
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "LOLdataset"
@@ -21,14 +22,7 @@ QUIET = dict(log=lambda *_: None)
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     """Four small low-light training images and two 40x48 validation pairs."""
-    root = tmp_path_factory.mktemp("zl")
-    generator = torch.Generator().manual_seed(0)
-    for i in range(4):
-        save_image(torch.rand(3, 48, 56, generator=generator) * 0.3, root / "train" / f"{i}.png")
-    for i in range(2):
-        save_image(torch.rand(3, 40, 48, generator=generator) * 0.2, root / "val_low" / f"{i}.png")
-        save_image(torch.rand(3, 40, 48, generator=generator), root / "val_high" / f"{i}.png")
-    return root
+    return write_zero_leinr_folders(tmp_path_factory.mktemp("zl"), val_pairs=2)
 
 
 def _cfg(folders, run, **kw):
