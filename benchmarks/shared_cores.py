@@ -8,7 +8,8 @@ Every row runs the measured training step in a fresh process, so that the OpenMP
 process starts it first: the same training step in an endless loop, with the same policy, until
 it has finished one step; then the measured process times ``--steps`` steps (after one untimed
 step) and the second one is stopped. The step is that of ``train.py --recipe cpu``: the ICLR
-objective without VGG (``--P_weight 0``), channels_last fp32, Adam, on random images.
+objective without VGG (``--P_weight 0``), the fast CPU options without autocast (channels_last and
+the fused MAFM, fp32), Adam, on random images.
 
 The ratio column divides each row's median step time by the first row's: one process alone with
 the policy and thread count ``train.py`` uses by default (``OMP_WAIT_POLICY=PASSIVE`` from
@@ -44,9 +45,9 @@ def worker(args) -> None:
     from net import ICLR
 
     torch.manual_seed(0)
-    opts = PerformanceOptions(channels_last=True)
     device = torch.device("cpu")
-    model = ICLR().to(memory_format=torch.channels_last).train()
+    opts = PerformanceOptions.fast(device).replace(amp_dtype=None, inference_mode=False)  # as --recipe cpu
+    model = ICLR().train()
     step = ICLRStep(model, ICLRObjective(P_weight=0.0), torch.optim.Adam(model.parameters(), lr=1e-4), opts,
                     DistributedContext(0, 1, device))
     gen = torch.Generator().manual_seed(1)
@@ -132,7 +133,7 @@ def main(argv=None) -> str:
     lines = ["## An ICLR training step sharing the cores", "",
              f"Command: `{' '.join(['python benchmarks/shared_cores.py', *given])}`", "",
              (f"Machine: {machine()}; step: batch {args.batch}, {args.crop}x{args.crop}, recipe cpu objective "
-              f"(no VGG), channels_last fp32; {args.steps} timed steps per row, median (min-max)."), "",
+              f"(no VGG), channels_last + fused MAFM fp32; {args.steps} timed steps per row, median (min-max)."), "",
              "| processes | OMP_WAIT_POLICY | threads (measured / second) | s/step | vs alone (train.py default) |",
              "|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
