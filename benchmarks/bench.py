@@ -233,7 +233,9 @@ TITLES = {"iclr": "ICLR", "zero_leinr": "Zero-LEINR"}
 
 # --------------------------------------------------------------------------- report
 
-def machine_line(device: torch.device) -> str:
+def cpu_description() -> str:
+    """The CPU's model name, logical CPU count and vector extensions, e.g.
+    ``AMD EPYC (2 logical CPUs; AVX2 yes, AVX-512 no, AVX512-BF16 no, AMX no)`` (from /proc/cpuinfo)."""
     cpu, flags = None, set()
     try:
         with open("/proc/cpuinfo") as f:
@@ -247,7 +249,11 @@ def machine_line(device: torch.device) -> str:
     cpu = cpu or platform.processor() or platform.machine()
     isa = ", ".join(f"{label} {'yes' if flag in flags else 'no'}" for label, flag in
                     (("AVX2", "avx2"), ("AVX-512", "avx512f"), ("AVX512-BF16", "avx512_bf16"), ("AMX", "amx_bf16")))
-    parts = [f"CPU {cpu} ({os.cpu_count()} logical CPUs; {isa})",
+    return f"{cpu} ({os.cpu_count()} logical CPUs; {isa})"
+
+
+def machine_line(device: torch.device) -> str:
+    parts = [f"CPU {cpu_description()}",
              f"torch {torch.__version__}", f"{torch.get_num_threads()} intra-op threads",
              f"oneDNN native bf16: {'yes' if cpu_has_native_bf16() else 'no'}"]
     if device.type == "cuda":

@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 
+from bench import cpu_description
+
 ROWS = (  # label, wait policy, threads of the measured process, threads of the second process (None: alone)
     ("alone (train.py default)", "PASSIVE", 2, None),
     ("alone, spinning waits (torch default)", "ACTIVE", 2, None),
@@ -105,18 +107,6 @@ def measure_row(policy: str, threads: int, busy_threads: int | None, args) -> tu
             busy.wait()
 
 
-def machine() -> str:
-    model, flags = "unknown CPU", set()
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name") and model == "unknown CPU":
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return f"{model}, {os.cpu_count()} logical CPUs, {isa}"
-
-
 def main(argv=None) -> str:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch", type=int, default=4)
@@ -132,8 +122,9 @@ def main(argv=None) -> str:
         return ""
     lines = ["## An ICLR training step sharing the cores", "",
              f"Command: `{' '.join(['python benchmarks/shared_cores.py', *given])}`", "",
-             (f"Machine: {machine()}; step: batch {args.batch}, {args.crop}x{args.crop}, recipe cpu objective "
-              f"(no VGG), channels_last + fused MAFM fp32; {args.steps} timed steps per row, median (min-max)."), "",
+             (f"Machine: CPU {cpu_description()}; step: batch {args.batch}, {args.crop}x{args.crop}, "
+              f"recipe cpu objective (no VGG), channels_last + fused MAFM fp32; {args.steps} timed steps per row, "
+              "median (min-max)."), "",
              "| processes | OMP_WAIT_POLICY | threads (measured / second) | s/step | vs alone (train.py default) |",
              "|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
