@@ -24,7 +24,8 @@ from data.options import DEFAULT_DATA_ROOT, add_dataset_arguments, preset_from_a
 from engine.checkpoint import TRAINING_STATE_FILE
 from engine.command_line import CommandLineParser, non_negative_int, positive_int
 from engine.distributed import DistributedContext, init_distributed
-from engine.folder_enhancement import FolderEnhancement, enhance_folder
+from engine.enhancer import OUTPUTS
+from engine.folder_enhancement import FolderEnhancement, enhance_folder, output_suffixes
 from engine.folder_measurement import measure_folder
 from engine.iclr_trainer import ICLRTrainConfig, NonFiniteLossError, train_iclr
 from engine.metrics import LPIPSMetric
@@ -225,16 +226,15 @@ def _enhance_test_folder(model: str, result: dict, values: dict, preset, demo: b
             "iclr", Path(preset.test_low), out, str(result["best_path"]),
             {"saturation_gain": preset.saturation_gain, "alpha": preset.alpha}, gt_dir=Path(preset.test_high),
             grid=True, device=str(device)))
-        suffix = ""
     else:
         test_dir = Path(values.get("test_dirs") or preset.test_low)
         lol = test_dir / "LOL_dataset" / "eval15" / "low"
         out = Path(result["final_dir"]).parent / "test"
         code = enhance_folder(FolderEnhancement("zero_leinr", lol if lol.is_dir() else test_dir, out,
                                                 str(result["final_dir"]), device=str(device)))
-        suffix = "_denoised"
     if not demo or code:
         return code
+    suffix = output_suffixes(model)[OUTPUTS[model].main]  # the files of the output that is measured
     return measure_folder(out, Path(preset.test_high), None, pred_suffix=suffix, use_lpips=False, progress=True,
                           resize_pred=False)
 

@@ -74,6 +74,13 @@ def _load_model(job: FolderEnhancement):
     return load_zero_leinr_weights(job.weights, ZeroLEINR(**job.switches)), {}
 
 
+def output_suffixes(model: str) -> dict[str, str]:
+    """File-name suffix of each output of ``model``: none for a single output (``a.png``), else the
+    output's name (``a_fused.png``, ``a_denoised.png``)."""
+    names = OUTPUTS[model].names
+    return {name: "" if len(names) == 1 else f"_{name}" for name in names}
+
+
 def enhance_folder(job: FolderEnhancement) -> int:
     """Enhance every image of ``job.input_dir`` into ``job.output_dir`` and say so on stdout; returns the
     exit code: 0, 1 when no input could be read, 2 after a one-line error on stderr (nothing enhanced).
@@ -106,8 +113,7 @@ def enhance_folder(job: FolderEnhancement) -> int:
     except BackendUnavailable as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    names = OUTPUTS[job.model].names
-    suffixes = {name: "" if len(names) == 1 else f"_{name}" for name in names}  # a.png; a_fused.png, a_denoised.png
+    suffixes = output_suffixes(job.model)
     print(f"backend: {enhancer.backend} ({enhancer.details})")
     if renamed := [f"{p.name} -> {stems[p]}" for p in images if stems[p] != p.stem]:
         print(f"note: inputs sharing a name are written as <name>_<extension>: {', '.join(renamed)}")
