@@ -14,6 +14,7 @@ import torch
 
 from .cpu_threads import threads_may_spin
 from .enhancer import Enhancer
+from .onnx_cache import compiled_blob_dir
 from .onnx_export import INPUT_NAME
 
 GRAPH_BACKENDS = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # backend -> Python package
@@ -53,10 +54,10 @@ class OpenVinoGraph:
     """OpenVINO on the CPU, f32, latency mode: the graph is compiled for each input shape it meets.
 
     Compiling for the exact shape (``reshape``) runs ICLR ~1.25x faster than the dynamic-shape
-    compilation (2-core AVX2 CPU, 600x400); the ``MAX_SHAPES`` most recent shapes are kept, and
-    compiled blobs are cached on disk in ``cache_dir``, so a later run with the same shape skips
-    most of the compile time. A folder of same-sized photos, or the tiles of one large image
-    (all of one size), compile once.
+    compilation (2-core AVX2 CPU, 600x400); the ``MAX_SHAPES`` most recent shapes stay compiled in
+    memory and their blobs on disk in ``cache_dir``, so a later run with the same shape skips most of
+    the compile time. A folder of same-sized photos, or the tiles of one large image (all of one
+    size), compile once.
     """
 
     MAX_SHAPES = 4
@@ -65,6 +66,7 @@ class OpenVinoGraph:
         ov = import_backend("openvino")
         self.core = ov.Core()
         self.model = self.core.read_model(str(path))
+        self.cache_dir = cache_dir
         self.config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32",
                        "PERFORMANCE_HINT": "LATENCY", "CACHE_DIR": str(cache_dir)}
         self.requests = {}  # input shape -> infer request of the model compiled for it, oldest first
@@ -75,7 +77,15 @@ class OpenVinoGraph:
                 self.requests.pop(next(iter(self.requests)))
             self.model.reshape({0: list(shape)})
             self.requests[shape] = self.core.compile_model(self.model, "CPU", self.config).create_infer_request()
+            self._prune_blobs()
         return self.requests[shape]
+
+    def _prune_blobs(self) -> None:
+        """Keep the ``MAX_SHAPES`` newest compiled blobs in ``cache_dir`` (a blob read back from the cache
+        does not count as new: at worst a shape is compiled again)."""
+        blobs = sorted(self.cache_dir.glob("*.blob"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for stale in blobs[self.MAX_SHAPES:]:
+            stale.unlink(missing_ok=True)
 
     def __call__(self, image: np.ndarray) -> list:
         request = self._request(image.shape)
@@ -89,7 +99,7 @@ def load_graph(backend: str, path: Path, threads: int | None = None):
     if backend == "onnxruntime":
         return OnnxRuntimeGraph(path, threads)
     if backend == "openvino":
-        return OpenVinoGraph(path, threads, Path(path).parent / "openvino")
+        return OpenVinoGraph(path, threads, compiled_blob_dir(Path(path)))
     raise ValueError(f"unknown graph backend {backend!r}; choose one of {', '.join(GRAPH_BACKENDS)}")
 
 

@@ -5,7 +5,8 @@ graph depends on: the model name, the test-time switches, the weights (every ten
 dict: name, dtype, shape, bytes), the export code (the source of ``net/``, ``engine/onnx_export.py``
 and ``engine/enhancer.py``, which names the outputs), the opset and the versions of torch, onnx and onnxscript. Change any
 of them and the next run exports again. Each use marks its file as recently used (its mtime);
-after an export only the ``KEEP_PER_MODEL`` most recently used graphs of that model are kept.
+after an export only the ``KEEP_PER_MODEL`` most recently used graphs of that model are kept,
+each with its folder of OpenVINO compiled blobs, ``<model>-<key>.openvino/`` (``compiled_blob_dir``).
 
 Cache folder: ``$LLIE_ONNX_CACHE`` when set, else ``$XDG_CACHE_HOME/llie/onnx``, else
 ``~/.cache/llie/onnx``.
@@ -13,6 +14,7 @@ Cache folder: ``$LLIE_ONNX_CACHE`` when set, else ``$XDG_CACHE_HOME/llie/onnx``,
 import hashlib
 import json
 import os
+import shutil
 from importlib import metadata
 from pathlib import Path
 
@@ -88,10 +90,16 @@ def cached_onnx(model_name: str, model: nn.Module, switches: dict, log=None) -> 
     return path
 
 
+def compiled_blob_dir(graph: Path) -> Path:
+    """The folder where OpenVINO caches what it compiled from ``graph`` (deleted with the graph)."""
+    return graph.with_suffix(".openvino")
+
+
 def prune_cache(model_name: str) -> list[Path]:
-    """Delete all but the ``KEEP_PER_MODEL`` most recently used cached graphs of ``model_name``;
-    returns the deleted paths."""
+    """Delete all but the ``KEEP_PER_MODEL`` most recently used cached graphs of ``model_name``, with
+    their compiled-blob folders; returns the deleted graphs' paths."""
     graphs = sorted(onnx_cache_dir().glob(f"{model_name}-*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
     for stale in graphs[KEEP_PER_MODEL:]:
         stale.unlink(missing_ok=True)
+        shutil.rmtree(compiled_blob_dir(stale), ignore_errors=True)
     return graphs[KEEP_PER_MODEL:]

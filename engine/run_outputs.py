@@ -1,14 +1,15 @@
 """What a training run may write over, and what it tells the user about its size and its end."""
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 
 from .checkpoint import TRAINING_STATE_FILE
+from .recipes import RECIPES
 
 # Measured on 2 AMD EPYC cores (AVX2), one step of --recipe cpu: (seconds with 2 threads, peak RSS GiB).
 CPU_RECIPE_STEP = {"iclr": (4.3, 6.5), "zero_leinr": (4.1, 1.8)}  # README step-cost table
-CPU_RECIPE_PIXELS = 8 * 128 * 128
 
 
 def check_run_outputs(cfg, overwrite: bool) -> None:
@@ -30,9 +31,10 @@ def check_run_outputs(cfg, overwrite: bool) -> None:
 
 def gpu_sized_warning(cfg, device: torch.device) -> str | None:
     """A warning when a CPU run's batch is larger than ``--recipe cpu``'s, with that recipe's measured cost."""
-    model = "iclr" if hasattr(cfg, "crop_size") else "zero_leinr"
-    side = cfg.crop_size if model == "iclr" else cfg.patch_size
-    ratio = cfg.batch_size * side * side / CPU_RECIPE_PIXELS
+    model, side_field = ("iclr", "crop_size") if hasattr(cfg, "crop_size") else ("zero_leinr", "patch_size")
+    cpu_recipe = {f.name: f.default for f in fields(cfg)} | RECIPES[model]["cpu"]
+    side = getattr(cfg, side_field)
+    ratio = cfg.batch_size * side * side / (cpu_recipe["batch_size"] * cpu_recipe[side_field] ** 2)
     if torch.device(device).type != "cpu" or ratio <= 1:
         return None
     seconds, gib = CPU_RECIPE_STEP[model]

@@ -19,7 +19,8 @@ from data.image_io import read_image, save_image
 from engine import onnx_cache, onnx_export
 from engine.eval_command import main as eval_main
 from engine.backend_choice import CPU_AUTO_ORDER, backend_candidates
-from engine.graph_backends import GRAPH_BACKENDS, BackendUnavailable, load_graph, load_graph_enhancer
+from engine.graph_backends import (GRAPH_BACKENDS, BackendUnavailable, OpenVinoGraph, load_graph,
+                                   load_graph_enhancer)
 from net import ICLR, ZeroLEINR
 from tests.conftest import ICLR_SWITCH_FLAGS, ICLR_SWITCHES  # both switches in one graph
 
@@ -109,6 +110,15 @@ def test_cache_is_reused_and_keyed_by_weights_and_switches(zero_leinr_graphs, mo
     iclr = _seeded(ICLR)
     assert onnx_cache.graph_key("iclr", iclr, dict(alpha=0.84)) != onnx_cache.graph_key("iclr", iclr, {})
     assert onnx_cache.graph_key("iclr", iclr, dict(alpha=1.0)) == onnx_cache.graph_key("iclr", iclr, {})  # defaults
+
+
+def test_openvino_keeps_the_blobs_of_its_most_recent_shapes_beside_the_graph(zero_leinr_graphs, monkeypatch):
+    monkeypatch.setattr(OpenVinoGraph, "MAX_SHAPES", 1)
+    path = zero_leinr_graphs[1][False]
+    enhance = load_graph_enhancer("openvino", "zero_leinr", path)
+    for seed, (h, w) in enumerate(SIZES):
+        enhance(_image(h, w, seed))
+    assert len(list(onnx_cache.compiled_blob_dir(path).glob("*.blob"))) == 1
 
 
 def _write_inputs(folder):
