@@ -96,7 +96,7 @@ def test_resume_mid_epoch_equals_uninterrupted(folders, tmp_path, monkeypatch):
     assert resumed["counter"] == full["counter"] == 8
     assert all(torch.equal(full["model"][k], resumed["model"][k]) for k in full["model"])
     assert resumed["history"][1]["loss"] == full["history"][1]["loss"]
-    assert {"psnr", "ssim", "psnr_fused"} <= set(full["history"][0])
+    assert {"psnr", "ssim", "psnr_fused", "ssim_fused"} <= set(full["history"][0])
 
 
 def test_seed_command_line(folders, tmp_path, capsys):
