@@ -123,6 +123,9 @@ def build_parser() -> CommandLineParser:
                       _default("zero_leinr", "weight_decay"))
     zero.add_argument("--grad_clip", type=float, help="enhancer gradient-norm clip " + _default("zero_leinr", "grad_clip"))
     zero.add_argument("--lr_n2n", type=float, help="denoiser lr " + _default("zero_leinr", "lr_n2n"))
+    zero.add_argument("--denoiser_init_scale", type=float,
+                      help="scale of the denoiser's Kaiming-normal init weights, for a run not started from "
+                           "--init_weights " + _default("zero_leinr", "denoiser_init_scale"))
     zero.add_argument("--gamma", type=float, help="denoiser MultiStepLR factor " + _default("zero_leinr", "gamma"))
     zero.add_argument("--noisetype", help="poisson5_50, gauss25, gauss5_50, poisson30, mix... " +
                       _default("zero_leinr", "noisetype"))

@@ -15,7 +15,9 @@ the dataclass defaults (the released recipe), the recipe, the flags given on the
   Zero-LEINR on 128-pixel images in batches of 8 for 30 epochs, with training noise scaled to its
   low-light training set (Poisson λ ~ U(200, 2000) instead of U(5, 50): the released λ buries these
   images, mean brightness 0.06, in noise ~100x stronger than their own, so the denoiser learns
-  nothing it can use in a CPU budget) and the denoiser at Neighbor2Neighbor's own lr 3e-4 (released 1e-4).
+  nothing it can use in a CPU budget), the denoiser at Neighbor2Neighbor's own lr 3e-4 (released 1e-4)
+  and initialised with plain Kaiming-normal weights (released: x0.1, which keeps its output grey for
+  longer than a CPU run lasts).
 - ``demo``: a few iterations on the bundled ``demo/`` pairs, to show the training loop working.
 """
 
@@ -29,7 +31,8 @@ RECIPES = {
     },
     "zero_leinr": {
         "released": {},
-        "cpu": dict(patch_size=128, batch_size=8, epochs=30, workers=1, noisetype="poisson200_2000", lr_n2n=3e-4),
+        "cpu": dict(patch_size=128, batch_size=8, epochs=30, workers=1, noisetype="poisson200_2000", lr_n2n=3e-4,
+                    denoiser_init_scale=1.0),
         "demo": dict(epochs=2, batch_size=2, patch_size=64, max_iters_per_epoch=3, workers=0,
                      run_dir="runs/demo_zero_leinr", data_root="demo", dataset="lol_v1", overwrite=True),
     },

@@ -12,6 +12,7 @@ from data.pairing import pair_folders, require_same_sizes
 from data.unpaired_dataset import UnpairedImageDataset
 from loss import CPLEBBranchLoss, TrainingNoise, draw_pair_choice, neighbor2neighbor_loss
 from net import ZeroLEINR
+from net.n2n_unet import RELEASED_INIT_SCALE, init_n2n_weights_
 
 from .checkpoint import load_zero_leinr_weights, save_zero_leinr_weights
 from .distributed import DistributedContext
@@ -41,6 +42,7 @@ class ZeroLEINRTrainConfig:
     weight_decay: float = 1e-5
     grad_clip: float = 0.1
     lr_n2n: float = 1e-4
+    denoiser_init_scale: float = RELEASED_INIT_SCALE
     gamma: float = 0.5
     noisetype: str = "poisson5_50"
     clamp_noisy_input: bool = False
@@ -173,6 +175,8 @@ class ZeroLEINRTask:
         self.cfg, self.log, self.ctx = cfg, log, ctx
         torch.manual_seed(cfg.seed)
         self.model = ZeroLEINR(square_pad=cfg.square_pad)
+        if cfg.denoiser_init_scale != RELEASED_INIT_SCALE:
+            init_n2n_weights_(self.model.denoiser, cfg.denoiser_init_scale)
         if cfg.init_weights:
             load_zero_leinr_weights(cfg.init_weights, self.model)
         self.model.to(ctx.device)

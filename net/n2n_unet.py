@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 DOWNSCALE = 32  # five 2x poolings
+RELEASED_INIT_SCALE = 0.1  # the released init multiplies the Kaiming-normal weights by this
 
 
 class _UpsampleCat(nn.Module):
@@ -21,7 +22,7 @@ class N2NUNet(nn.Module):
 
     ``forward(x)``: x (B,in_nc,H,W) with H and W multiples of 32 -> (B,out_nc,H,W), unclamped.
     LeakyReLU(0.2) everywhere except the last 1x1 conv. Weights are Kaiming-normal (fan_in, a=0)
-    times 0.1 and biases 0 (``init_n2n_weights_``), applied at construction.
+    times ``RELEASED_INIT_SCALE`` and biases 0 (``init_n2n_weights_``), applied at construction.
     """
 
     def __init__(self, in_nc: int = 3, out_nc: int = 3, n_feature: int = 48):
@@ -94,12 +95,14 @@ class N2NUNet(nn.Module):
 
 
 @torch.no_grad()
-def init_n2n_weights_(net: nn.Module) -> nn.Module:
-    """Released init: conv / transposed-conv weights Kaiming-normal (fan_in, a=0) x 0.1, biases 0."""
+def init_n2n_weights_(net: nn.Module, scale: float = RELEASED_INIT_SCALE) -> nn.Module:
+    """Conv / transposed-conv weights Kaiming-normal (fan_in, a=0) times ``scale``, biases 0; the
+    released ``scale`` 0.1 starts the U-Net near a constant output, which takes many thousands of
+    iterations to leave (it first learns the mean, grey), 1.0 learns the identity in ~100."""
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.kaiming_normal_(m.weight, a=0)
-            m.weight.mul_(0.1)
+            m.weight.mul_(scale)
             if m.bias is not None:
                 m.bias.zero_()
     return net

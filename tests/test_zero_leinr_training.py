@@ -9,7 +9,7 @@ import train
 from data.image_io import read_image, save_image
 from engine.checkpoint import save_zero_leinr_weights
 from engine.eval_command import main as eval_main
-from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, ZeroLEINRStep, train_zero_leinr
+from engine.zero_leinr_trainer import ZeroLEINRTask, ZeroLEINRTrainConfig, ZeroLEINRStep, train_zero_leinr
 from engine.distributed import DistributedContext
 from net import ZeroLEINR
 from tests.conftest import write_zero_leinr_folders
@@ -70,6 +70,22 @@ def test_non_finite_iteration_updates_nothing(monkeypatch):
     monkeypatch.setattr(step, "noise", lambda x, generator: x * math.inf)
     assert step(torch.rand(2, 3, 64, 64), counter=0, epoch0=0) is None
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_denoiser_init_scale_rescales_a_fresh_denoiser_only(folders, tmp_path):
+    ctx = DistributedContext(0, 1, torch.device("cpu"))
+
+    def model(**kw):
+        return ZeroLEINRTask(_cfg(folders, tmp_path, **kw), QUIET["log"], ctx).model.state_dict()
+
+    released, scaled = model(), model(denoiser_init_scale=1.0)
+    key = "denoiser.enc_conv0.weight"
+    assert 7 < (scaled[key].std() / released[key].std()).item() < 14  # x10 in expectation
+    assert all(torch.equal(released[k], scaled[k]) for k in released if k.startswith("enhancer"))
+    shipped = ZeroLEINR()
+    save_zero_leinr_weights(shipped, tmp_path / "given")
+    started = model(denoiser_init_scale=1.0, init_weights=str(tmp_path / "given"))
+    assert all(torch.equal(v, started[k]) for k, v in shipped.state_dict().items())  # given weights win
 
 
 def test_clamp_noisy_input_option():
