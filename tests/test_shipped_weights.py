@@ -65,6 +65,20 @@ def test_shipped_zero_leinr_brightens_without_turning_black():
         assert (out.amax(dim=-1) < 0.02).float().mean() < 0.01  # almost no black pixels
 
 
+def _chroma(image: torch.Tensor) -> float:
+    """Mean over pixels of max - min over the channels of (3,H,W) in [0, 1]: 0 for grey."""
+    image = image.clamp(0, 1)
+    return (image.amax(dim=0) - image.amin(dim=0)).mean().item()
+
+
+def test_shipped_zero_leinr_keeps_colour():
+    """Not washed out: the denoised output keeps most of the ground truth's colourfulness (a denoiser
+    stuck at its grey start keeps about a third of it)."""
+    enhance = torch_enhancer("zero_leinr", load_zero_leinr_weights(ZERO_LEINR_DIR))
+    ratios = [_chroma(enhance(low)["denoised"]) / _chroma(high) for low, high in _crops()]
+    assert sum(ratios) / len(ratios) > 0.6, ratios
+
+
 def test_torch_hub_loads_the_shipped_weights_offline(tmp_path):
     torch.hub.set_dir(str(tmp_path))
     model = torch.hub.load(str(ROOT), "iclr", source="local", pretrained=True)
