@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from net import ICLR, ZeroLEINR
-from net.iclr import MIN_SIDE, SIZE_MULTIPLE
+from net.iclr import padded_size
 from net.mafm import set_fused_mafm
 from net.padding import reflect_pad_bottom_right
 
@@ -36,9 +36,9 @@ MAX_EXPORT_SIDE = 1 << 16
 class ICLRGraph(nn.Module):
     """``ICLR`` with fixed test-time switches: (1,3,H,W) RGB in [0,1] -> enhanced (1,3,H,W) in [0,1].
 
-    Same padding as ``ICLR.forward`` (always applied: padding to the same size is the identity),
-    written with symbolic-size-friendly integer arithmetic. Takes ``model`` over: its fusion
-    modules switch to the fused computation (``net.mafm.set_fused_mafm``: same function, less work).
+    Same padding as ``ICLR.forward`` (``net.iclr.padded_size``; always applied: padding to the same
+    size is the identity). Takes ``model`` over: its fusion modules switch to the fused computation
+    (``net.mafm.set_fused_mafm``: same function, less work).
     """
 
     def __init__(self, model: ICLR, saturation_gain: float = 1.0, alpha: float = 1.0):
@@ -54,10 +54,8 @@ class ICLRGraph(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2:]
-        # = net.iclr.padded_size, as a multiple of 8 times a symbol (simpler for the tracer's shape reasoning)
-        ph = SIZE_MULTIPLE * torch.sym_max((h + SIZE_MULTIPLE - 1) // SIZE_MULTIPLE, MIN_SIDE // SIZE_MULTIPLE)
-        pw = SIZE_MULTIPLE * torch.sym_max((w + SIZE_MULTIPLE - 1) // SIZE_MULTIPLE, MIN_SIDE // SIZE_MULTIPLE)
-        out = self.model._forward_aligned(reflect_pad_bottom_right(image, ph, pw), self.saturation_gain, self.alpha)
+        padded = reflect_pad_bottom_right(image, padded_size(h), padded_size(w))
+        out = self.model._forward_aligned(padded, self.saturation_gain, self.alpha)
         return out[..., :h, :w].clamp(0, 1)
 
 

@@ -19,8 +19,12 @@ def _stem(in_ch: int, out_ch: int) -> nn.Sequential:
 
 
 def padded_size(side: int) -> int:
-    """Smallest side >= ``side`` (and >= 32) that is a multiple of 8."""
-    return max(-(-side // SIZE_MULTIPLE) * SIZE_MULTIPLE, MIN_SIDE)
+    """Smallest side >= ``side`` (and >= 32) that is a multiple of 8.
+
+    Written as a multiple of 8 times ``torch.sym_max``, which is ``max`` on ints and keeps ``side``
+    symbolic in an ONNX export (``engine.onnx_export.ICLRGraph``: one graph for every size).
+    """
+    return SIZE_MULTIPLE * torch.sym_max((side + SIZE_MULTIPLE - 1) // SIZE_MULTIPLE, MIN_SIDE // SIZE_MULTIPLE)
 
 
 class ICLR(nn.Module):
