@@ -152,10 +152,10 @@ def _resolved(args, model: str) -> dict:
     return values
 
 
-def _performance(values: dict, ctx: DistributedContext) -> PerformanceOptions:
+def _performance(model: str, values: dict, ctx: DistributedContext) -> PerformanceOptions:
     perf = values.get("perf", "auto")
     fast = perf == "fast" or (perf == "auto" and ctx.device.type == "cuda")
-    opts = PerformanceOptions.fast(ctx.device) if fast else PerformanceOptions.faithful()
+    opts = PerformanceOptions.fast(ctx.device, model) if fast else PerformanceOptions.faithful()
     opts = opts.replace(inference_mode=False, compile=bool(values.get("compile")))
     if values.get("amp"):
         opts = opts.replace(amp_dtype=None if values["amp"] == "off" else values["amp"])
@@ -179,7 +179,7 @@ def _config(model: str, values: dict, preset, ctx: DistributedContext):
                        val_gt_dirs=preset.test_high if preset else None,
                        run_dir=f"runs/zero_leinr{'_' + preset.output_folder if preset else ''}")
     chosen = {**derived, **{k: v for k, v in values.items() if k in names},
-              "device": str(ctx.device), "performance": _performance(values, ctx)}
+              "device": str(ctx.device), "performance": _performance(model, values, ctx)}
     return cls(**chosen)
 
 

@@ -413,6 +413,18 @@ def _paths_table(name: str, res: dict, flops: int, peak_gflops: float | None, fa
     return lines + [""]
 
 
+def fast_options(args, device: torch.device, model_name: str) -> PerformanceOptions:
+    """The optimised path: ``PerformanceOptions.fast`` for the model, with the command line's overrides."""
+    opts = PerformanceOptions.fast(device, model_name)
+    if args.amp != "auto":
+        opts = opts.replace(amp_dtype=None if args.amp == "none" else args.amp)
+    if args.no_channels_last:
+        opts = opts.replace(channels_last=False)
+    if args.compile:
+        opts = opts.replace(compile=True)
+    return opts
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -455,17 +467,10 @@ def main(argv=None) -> str:
         torch.set_num_threads(args.threads)
     peak_gflops = matmul_peak_gflops() if device.type == "cpu" else None
 
-    fast_opts = PerformanceOptions.fast(device)
-    if args.amp != "auto":
-        fast_opts = fast_opts.replace(amp_dtype=None if args.amp == "none" else args.amp)
-    if args.no_channels_last:
-        fast_opts = fast_opts.replace(channels_last=False)
-    if args.compile:
-        fast_opts = fast_opts.replace(compile=True)
     base_opts = PerformanceOptions.faithful()
     # Backend flags are global: the fast ones for the whole run (they do not change fp32 results
-    # on CPU, where only anomaly detection is touched); restored at the end.
-    previous = apply_backend_flags(fast_opts)
+    # on CPU, where only anomaly detection is touched; the same for both models); restored at the end.
+    previous = apply_backend_flags(fast_options(args, device, args.models[0]))
     memory = PeakMemory(device)
 
     def log(msg):
@@ -476,7 +481,8 @@ def main(argv=None) -> str:
     try:
         body = []
         for name in args.models:
-            body += bench_model(name, args, device, base_opts, fast_opts, memory, log, peak_gflops)
+            body += bench_model(name, args, device, base_opts, fast_options(args, device, name), memory, log,
+                                peak_gflops)
     finally:
         restore_backend_flags(previous)
     mem_note = ("torch.cuda.max_memory_allocated delta" if device.type == "cuda" else

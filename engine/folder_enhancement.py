@@ -97,7 +97,7 @@ def enhance_folder(job: FolderEnhancement) -> int:
         if not images:
             raise FileNotFoundError(f"no images (png/jpg/bmp/tif) in {job.input_dir}")
         stems = output_stems(images)
-        opts = PerformanceOptions.fast(device) if job.fast else PerformanceOptions.faithful()
+        opts = PerformanceOptions.fast(device, job.model) if job.fast else PerformanceOptions.faithful()
         apply_backend_flags(opts)
         model, switches = _load_model(job)
         enhancer = choose_enhancer(candidates, job.model, model, switches, device, opts, _note)

@@ -1,13 +1,13 @@
 """Opt-in speed switches for training and inference, shared by the scripts and ``benchmarks/bench.py``.
 
 ``PerformanceOptions.faithful()`` is the reference path (fp32, eager, NCHW, no backend tuning);
-every helper below is then a no-op. ``PerformanceOptions.fast(device)`` picks the defaults that
-were measured to help on that kind of device (see ``benchmarks/results_cpu.md``). The HVI colour
-transform always runs in fp32, also under autocast (``net/hvi.py``).
+every helper below is then a no-op. ``PerformanceOptions.fast(device, model_name)`` picks the
+defaults that were measured to help on that kind of device (see ``benchmarks/results_cpu.md``).
+The HVI colour transform always runs in fp32, also under autocast (``net/hvi.py``).
 
 Typical use::
 
-    opts = PerformanceOptions.fast(device)
+    opts = PerformanceOptions.fast(device, "iclr")
     apply_backend_flags(opts)
     model = prepare_model(model.to(device), opts)
     with inference_context(opts), autocast(opts, device):
@@ -65,8 +65,9 @@ class PerformanceOptions:
         return cls()
 
     @classmethod
-    def fast(cls, device) -> "PerformanceOptions":
-        """Speed defaults for ``device`` (a ``torch.device`` or string); all inference-safe.
+    def fast(cls, device, model_name: str) -> "PerformanceOptions":
+        """Speed defaults for ``device`` (a ``torch.device`` or string) and ``model_name`` ("iclr" or
+        "zero_leinr"; the fused MAFM is ICLR's only); all inference-safe.
 
         CPU (measured, ``benchmarks/results_cpu.md``, ``results_train_cpu_avx2.md``): channels_last +
         fused MAFM + inference_mode, plus bf16 autocast only where oneDNN has native bf16
@@ -81,7 +82,7 @@ class PerformanceOptions:
             return cls(channels_last=True, amp_dtype="bf16", cudnn_benchmark=True, tf32=True,
                        inference_mode=True)
         return cls(channels_last=True, amp_dtype="bf16" if cpu_has_native_bf16() else None,
-                   inference_mode=True, fused_mafm=True)
+                   inference_mode=True, fused_mafm=model_name == "iclr")
 
     def replace(self, **changes) -> "PerformanceOptions":
         """A copy with some fields changed."""

@@ -94,10 +94,11 @@ def test_bf16_autocast_runs_iclr_close_to_fp32():
 
 
 def test_fast_options_and_helpers():
-    cpu = PerformanceOptions.fast("cpu")
+    cpu = PerformanceOptions.fast("cpu", "iclr")
     assert cpu.channels_last and cpu.inference_mode and not cpu.compile and not cpu.cudnn_benchmark
-    assert cpu.amp_dtype in (None, "bf16")
-    cuda = PerformanceOptions.fast("cuda")
+    assert cpu.amp_dtype in (None, "bf16") and cpu.fused_mafm
+    assert not PerformanceOptions.fast("cpu", "zero_leinr").fused_mafm  # no MAFM in Zero-LEINR
+    cuda = PerformanceOptions.fast("cuda", "iclr")
     assert cuda.channels_last and cuda.amp_dtype == "bf16" and cuda.cudnn_benchmark
     assert cuda.replace(compile=True).compile and not cuda.compile
     with pytest.raises(ValueError):
