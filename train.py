@@ -132,6 +132,9 @@ def build_parser() -> CommandLineParser:
     zero.add_argument("--clamp_noisy_input", action="store_true", default=None,
                       help="clamp the noisy training input to [0,1] (a fix; released: unclamped)")
     zero.add_argument("--well_exposure", type=float, help=_default("zero_leinr", "well_exposure"))
+    zero.add_argument("--brighten_max", type=float,
+                      help="multiply each training image by a gain drawn log-uniformly from [1, this] (1: off, "
+                           "as released) " + _default("zero_leinr", "brighten_max"))
     zero.add_argument("--Lambda1", dest="lambda1", type=float, help=_default("zero_leinr", "lambda1"))
     zero.add_argument("--Lambda2", dest="lambda2", type=float, help=_default("zero_leinr", "lambda2"))
     zero.add_argument("--increase_ratio", type=float, help=_default("zero_leinr", "increase_ratio"))

@@ -1,6 +1,7 @@
 """Low-light images without references, for zero-reference training (Zero-LEINR spec §7)."""
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
@@ -13,23 +14,41 @@ class UnpairedImageDataset(Dataset):
     """Every image directly inside one folder or several; each sample is the whole image resized
     (anisotropically) to ``size`` x ``size`` with bilinear interpolation and antialiasing, as a
     float32 (3, size, size) RGB tensor in [0, 1]. Non-image files and sub-folders are skipped.
-    Samples involve no randomness: the ``(epoch, index)`` keys of the training loader read ``index``."""
 
-    def __init__(self, folders: str | Path | list[str | Path], size: int = 256):
+    ``brighten_max`` 1 (default, as released): samples involve no randomness; the ``(epoch, index)``
+    keys of the training loader read ``index``. Above 1, each sample is multiplied by a gain drawn
+    log-uniformly from [1, brighten_max] and clipped to [0, 1]: brighter and over-exposed versions of
+    the low-light images, the exposures the released training mix has and a set of dark images
+    lacks. The gain of ``dataset[(epoch, index)]`` comes from a generator seeded by
+    ``(seed, epoch, index)`` (``dataset[index]`` is epoch 0)."""
+
+    def __init__(self, folders: str | Path | list[str | Path], size: int = 256, brighten_max: float = 1.0,
+                 seed: int = 0):
         self.folders = [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
         self.paths = [path for folder in self.folders for path in list_images(folder)]
         if not self.paths:
             raise ValueError(f"no images found in {', '.join(map(str, self.folders))}")
-        self.size = size
+        if brighten_max < 1:
+            raise ValueError(f"brighten_max must be >= 1 (1: off), got {brighten_max}")
+        self.size, self.brighten_max, self.seed = size, brighten_max, seed
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __repr__(self) -> str:
-        return f"UnpairedImageDataset({len(self)} images from {', '.join(map(str, self.folders))}, size={self.size})"
+        return (f"UnpairedImageDataset({len(self)} images from {', '.join(map(str, self.folders))}, "
+                f"size={self.size}, brighten_max={self.brighten_max})")
+
+    def gain(self, epoch: int, index: int) -> float:
+        """The brightness gain of sample ``(epoch, index)``: 1 when ``brighten_max`` is 1."""
+        if self.brighten_max == 1:
+            return 1.0
+        rng = np.random.default_rng([self.seed, epoch, index])
+        return float(self.brighten_max ** rng.random())
 
     def __getitem__(self, key: int | tuple[int, int]) -> torch.Tensor:
-        index = key[1] if isinstance(key, tuple) else key
+        epoch, index = key if isinstance(key, tuple) else (0, key)
         image = read_image(self.paths[index])
         resized = resize(image, [self.size, self.size], interpolation=InterpolationMode.BILINEAR, antialias=True)
-        return resized.clamp(0, 1)
+        gain = self.gain(epoch, index)
+        return (resized * gain if gain != 1 else resized).clamp(0, 1)

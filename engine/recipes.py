@@ -17,7 +17,10 @@ the dataclass defaults (the released recipe), the recipe, the flags given on the
   images, mean brightness 0.06, in noise ~100x stronger than their own, so the denoiser learns
   nothing it can use in a CPU budget), the denoiser at Neighbor2Neighbor's own lr 3e-4 (released 1e-4)
   and initialised with plain Kaiming-normal weights (released: x0.1, which keeps its output grey for
-  longer than a CPU run lasts).
+  longer than a CPU run lasts), and each training image brightened by a random gain in [1, 8]
+  (``brighten_max``; the released training mix has brighter and over-exposed images, which teach
+  the curves to leave a well-lit photo alone; a set of dark images alone makes them wash such
+  photos out).
 - ``demo``: a few iterations on the bundled ``demo/`` pairs, to show the training loop working.
 """
 
@@ -32,7 +35,7 @@ RECIPES = {
     "zero_leinr": {
         "released": {},
         "cpu": dict(patch_size=128, batch_size=8, epochs=30, workers=1, noisetype="poisson200_2000", lr_n2n=3e-4,
-                    denoiser_init_scale=1.0),
+                    denoiser_init_scale=1.0, brighten_max=8.0),
         "demo": dict(epochs=2, batch_size=2, patch_size=64, max_iters_per_epoch=3, workers=0,
                      run_dir="runs/demo_zero_leinr", data_root="demo", dataset="lol_v1", overwrite=True),
     },

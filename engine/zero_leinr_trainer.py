@@ -47,6 +47,7 @@ class ZeroLEINRTrainConfig:
     noisetype: str = "poisson5_50"
     clamp_noisy_input: bool = False
     well_exposure: float = 0.6
+    brighten_max: float = 1.0
     lambda1: float = 1.0
     lambda2: float = 1.0
     increase_ratio: float = 2.0
@@ -185,10 +186,12 @@ class ZeroLEINRTask:
         self.terms: EpochTerms | None = None  # the running epoch's; None between epochs
         self.saved_terms: dict | None = None  # those of the epoch a resumed last.pth interrupted
         self.lr = self.update.optimizers[2].param_groups[0]["lr"]
-        self.train_set = UnpairedImageDataset(cfg.train_dirs, size=cfg.patch_size)
+        self.train_set = UnpairedImageDataset(cfg.train_dirs, size=cfg.patch_size, brighten_max=cfg.brighten_max,
+                                              seed=cfg.seed)
         self.val_pairs = pair_folders(cfg.val_input_dirs, cfg.val_gt_dirs) if cfg.val_input_dirs else []
         require_same_sizes(self.val_pairs)
-        log(f"training images: {len(self.train_set)} ({', '.join(map(str, cfg.train_dirs))}); "
+        brightened = f", brightened by a random gain in [1, {cfg.brighten_max:g}]" if cfg.brighten_max > 1 else ""
+        log(f"training images: {len(self.train_set)} ({', '.join(map(str, cfg.train_dirs))}){brightened}; "
             f"validation pairs: {len(self.val_pairs)}; noise {cfg.noisetype}"
             f"{' clamped to [0,1]' if cfg.clamp_noisy_input else ' (unclamped, as released)'}")
 

@@ -290,6 +290,20 @@ def test_unpaired_empty_folder(tmp_path):
         UnpairedImageDataset(tmp_path)
 
 
+def test_unpaired_brighten(tmp_path):
+    write_rgb(tmp_path / "x.png", (random_rgb(40, 40, seed=5) // 8).astype(np.uint8))  # dark: values < 32
+    plain = UnpairedImageDataset(tmp_path, size=32)
+    assert torch.equal(plain[(3, 0)], plain[0])  # off (as released): no randomness
+    bright = UnpairedImageDataset(tmp_path, size=32, brighten_max=8.0, seed=1)
+    gains = [bright.gain(epoch, 0) for epoch in range(20)]
+    assert all(1 <= g <= 8 for g in gains) and max(gains) / min(gains) > 2
+    assert bright.gain(4, 0) == UnpairedImageDataset(tmp_path, size=32, brighten_max=8.0, seed=1).gain(4, 0)
+    torch.testing.assert_close(bright[(4, 0)], (plain[0] * gains[4]).clamp(0, 1))
+    assert bright[(4, 0)].max() <= 1
+    with pytest.raises(ValueError, match="brighten_max"):
+        UnpairedImageDataset(tmp_path, brighten_max=0.5)
+
+
 # ---- presets and flags --------------------------------------------------------------------------------
 
 def parse(argv):

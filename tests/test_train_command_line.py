@@ -65,7 +65,7 @@ def test_recipe_sits_under_the_flags_given(captured, pairs, tmp_path):
                        "--run_dir", str(tmp_path / "z"), "--device", "cpu"]) == 0
     cfg = captured["cfg"]
     assert (cfg.patch_size, cfg.batch_size, cfg.epochs, cfg.lr) == (128, 8, 30, 6e-4)
-    assert (cfg.noisetype, cfg.lr_n2n, cfg.denoiser_init_scale) == ("poisson200_2000", 3e-4, 1.0)
+    assert (cfg.noisetype, cfg.lr_n2n, cfg.denoiser_init_scale, cfg.brighten_max) == ("poisson200_2000", 3e-4, 1.0, 8.0)
 
 
 def test_train_demo_reports_an_enhancement_that_failed(monkeypatch, tmp_path, capsys):
