@@ -50,5 +50,4 @@ class UnpairedImageDataset(Dataset):
         epoch, index = key if isinstance(key, tuple) else (0, key)
         image = read_image(self.paths[index])
         resized = resize(image, [self.size, self.size], interpolation=InterpolationMode.BILINEAR, antialias=True)
-        gain = self.gain(epoch, index)
-        return (resized * gain if gain != 1 else resized).clamp(0, 1)
+        return (resized * self.gain(epoch, index)).clamp(0, 1)  # x * 1.0 == x: released samples unchanged
