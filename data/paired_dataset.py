@@ -7,6 +7,7 @@ from torch.utils.data import Dataset
 
 from .image_io import array_to_tensor, image_size, read_image_array
 from .pairing import pair_folders, require_same_size
+from .sample_generator import sample_generator
 
 
 class PairedImageDataset(Dataset):
@@ -45,10 +46,6 @@ class PairedImageDataset(Dataset):
         return (f"PairedImageDataset({len(self)} pairs, low={self.low_dir}, high={self.high_dir}, {crop}, "
                 f"flips {'on' if self.flip else 'off'}, cache {'on' if self._cache is not None else 'off'})")
 
-    def _generator(self, epoch: int, index: int) -> torch.Generator:
-        seed = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1, np.uint64)[0])
-        return torch.Generator().manual_seed(seed)
-
     def _arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if self._cache is not None:
             return self._cache[index]
@@ -57,7 +54,7 @@ class PairedImageDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, str]:
         epoch, index = key if isinstance(key, tuple) else (0, key)
         low, high = (array_to_tensor(array) for array in self._arrays(index))
-        generator = self._generator(epoch, index)
+        generator = sample_generator(self.seed, epoch, index)
         if self.crop_size is not None:
             height, width = low.shape[1:]
             top = int(torch.randint(0, height - self.crop_size + 1, (), generator=generator))

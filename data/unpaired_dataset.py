@@ -1,13 +1,13 @@
 """Low-light images without references, for zero-reference training (Zero-LEINR spec §7)."""
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.functional import resize
 
 from .image_io import list_images, read_image
+from .sample_generator import sample_generator
 
 
 class UnpairedImageDataset(Dataset):
@@ -19,8 +19,8 @@ class UnpairedImageDataset(Dataset):
     keys of the training loader read ``index``. Above 1, each sample is multiplied by a gain drawn
     log-uniformly from [1, brighten_max] and clipped to [0, 1]: brighter and over-exposed versions of
     the low-light images, the exposures the released training mix has and a set of dark images
-    lacks. The gain of ``dataset[(epoch, index)]`` comes from a generator seeded by
-    ``(seed, epoch, index)`` (``dataset[index]`` is epoch 0)."""
+    lacks. The gain of ``dataset[(epoch, index)]`` comes from ``sample_generator(seed, epoch, index)``
+    (``dataset[index]`` is epoch 0)."""
 
     def __init__(self, folders: str | Path | list[str | Path], size: int = 256, brighten_max: float = 1.0,
                  seed: int = 0):
@@ -43,8 +43,8 @@ class UnpairedImageDataset(Dataset):
         """The brightness gain of sample ``(epoch, index)``: 1 when ``brighten_max`` is 1."""
         if self.brighten_max == 1:
             return 1.0
-        rng = np.random.default_rng([self.seed, epoch, index])
-        return float(self.brighten_max ** rng.random())
+        exponent = torch.rand((), dtype=torch.float64, generator=sample_generator(self.seed, epoch, index))
+        return float(self.brighten_max ** exponent)
 
     def __getitem__(self, key: int | tuple[int, int]) -> torch.Tensor:
         epoch, index = key if isinstance(key, tuple) else (0, key)
