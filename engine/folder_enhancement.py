@@ -1,7 +1,8 @@
 """Enhance a folder of images with a model's weights, as ``python eval.py`` does (and ``train.py`` after a run).
 
 Everything that can go wrong with the folders, the weights or the backend is reported as one line
-before any image is enhanced; a corrupt image is skipped with a message. Outputs are named by
+before any image is enhanced; a corrupt image is skipped with a message, and inputs that are not
+low-light photos are named in a note at the end (``bright_inputs``). Outputs are named by
 ``data.output_files`` (``<name>.png`` for ICLR, ``<name>_fused.png`` and ``<name>_denoised.png``
 for Zero-LEINR), in 8 bits as the model's released script saves them (``Enhancer.to_uint8``).
 """
@@ -18,6 +19,7 @@ from data.pairing import pair_key
 from net import ZeroLEINR
 
 from .backend_choice import AUTO, BackendRequestError, backend_candidates, choose_enhancer
+from .bright_inputs import bright_inputs_note, is_bright
 from .checkpoint import CheckpointError, load_iclr_weights, load_zero_leinr_weights
 from .device import resolve_device
 from .enhancer import OUTPUTS
@@ -118,7 +120,7 @@ def enhance_folder(job: FolderEnhancement) -> int:
     if renamed := [f"{p.name} -> {stems[p]}" for p in images if stems[p] != p.stem]:
         print(f"note: inputs sharing a name are written as <name>_<extension>: {', '.join(renamed)}")
     gts = {pair_key(p): p for p in list_images(job.gt_dir)} if job.gt_dir and job.gt_dir.is_dir() else {}
-    failed = 0
+    failed, bright = 0, []
     for path in tqdm(images, desc=f"enhance -> {job.output_dir}"):
         try:
             image = read_image(path)
@@ -126,6 +128,8 @@ def enhance_folder(job: FolderEnhancement) -> int:
             tqdm.write(f"skipped: {err}", file=sys.stderr)
             failed += 1
             continue
+        if is_bright(image):
+            bright.append(path.name)
         if job.tile > 0 or (job.tile == 0 and needs_tiling(*image.shape[1:])):
             outputs = tiled_apply(enhancer, image, job.tile_size, job.tile_overlap, progress=True)
         else:
@@ -136,6 +140,8 @@ def enhance_folder(job: FolderEnhancement) -> int:
             panels = [image, *outputs.values()] + ([read_image(gts[pair_key(path)])] if pair_key(path) in gts else [])
             save_image(torch.cat([p.clamp(0, 1) for p in panels], dim=2),
                        job.output_dir / "grid" / f"{stems[path]}.png")
+    if note := bright_inputs_note(bright, len(images)):
+        print(note, file=sys.stderr)
     files = " and ".join(f"<name>{suffix}.png" for suffix in suffixes.values())
     print(f"wrote {len(images) - failed} of {len(images)} inputs as {files} to {job.output_dir}"
           + (f" ({failed} skipped)" if failed else ""))
