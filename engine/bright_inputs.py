@@ -18,9 +18,9 @@ def is_bright(image: torch.Tensor) -> bool:
 
 
 def bright_inputs_note(names: list[str], total: int) -> str | None:
-    """One line naming the inputs (``names``, of ``total``) that ``is_bright`` flagged, or None for none."""
+    """The message naming the inputs (``names``, of ``total``) that ``is_bright`` flagged, or None for none."""
     if not names:
         return None
     shown = ", ".join(names[:NAMES_SHOWN]) + (f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else "")
-    return (f"note: {len(names)} of {total} inputs are not low-light (mean brightness above {BRIGHT_INPUT_MEAN}): "
+    return (f"{len(names)} of {total} inputs are not low-light (mean brightness above {BRIGHT_INPUT_MEAN}): "
             f"{shown}; the models are trained on dark photos and brighten these further (README 'Weights')")

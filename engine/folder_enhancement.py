@@ -140,8 +140,8 @@ def enhance_folder(job: FolderEnhancement) -> int:
             panels = [image, *outputs.values()] + ([read_image(gts[pair_key(path)])] if pair_key(path) in gts else [])
             save_image(torch.cat([p.clamp(0, 1) for p in panels], dim=2),
                        job.output_dir / "grid" / f"{stems[path]}.png")
-    if note := bright_inputs_note(bright, len(images)):
-        print(note, file=sys.stderr)
+    if message := bright_inputs_note(bright, len(images)):
+        _note(message)
     files = " and ".join(f"<name>{suffix}.png" for suffix in suffixes.values())
     print(f"wrote {len(images) - failed} of {len(images)} inputs as {files} to {job.output_dir}"
           + (f" ({failed} skipped)" if failed else ""))

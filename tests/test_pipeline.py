@@ -57,7 +57,7 @@ def test_eval_on_odd_sizes_and_corrupt_file(tmp_path, capsys):
     assert read_image(out / "grid" / "odd.png").shape == (3, 37, 106)
     err = capsys.readouterr().err
     assert "broken.png" in err
-    assert "2 of 3 inputs are not low-light" in err and "odd.png, wide.jpg" in err  # uniform noise: mean 0.5
+    assert "note: 2 of 3 inputs are not low-light" in err and "odd.png, wide.jpg" in err  # uniform noise: mean 0.5
 
 
 def test_bright_inputs_note_names_only_bright_images():
@@ -66,7 +66,7 @@ def test_bright_inputs_note_names_only_bright_images():
     assert is_bright(torch.full((3, 8, 8), BRIGHT_INPUT_MEAN + 0.01))
     assert bright_inputs_note([], 4) is None
     note = bright_inputs_note([f"{i}.png" for i in range(7)], 9)
-    assert note.startswith("note: 7 of 9 inputs") and "4.png and 2 more" in note and "5.png" not in note
+    assert note.startswith("7 of 9 inputs") and "4.png and 2 more" in note and "5.png" not in note
 
 
 def test_eval_missing_weights_is_one_line(tmp_path, capsys):
