@@ -7,12 +7,45 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def _fmt(value) -> str:
     if isinstance(value, float):
         return "n/a" if math.isnan(value) else f"{value:.6g}"
     return str(value)
+
+
+def _first_key(columns: list[str], prefix: str) -> str | None:
+    return next((c for c in columns if c.startswith(prefix)), None)
+
+
+def _plot_series(ax, history: list[dict], key: str, colour: str, label: str, style: str = "-") -> None:
+    """One column of ``history`` against the epoch, its NaN rows (unvalidated epochs) left out."""
+    points = [(row["epoch"], row[key]) for row in history if not math.isnan(row.get(key, float("nan")))]
+    ax.plot([e for e, _ in points], [v for _, v in points], style, color=colour)
+    ax.set_ylabel(label, color=colour)
+
+
+def _plot_curves(history: list[dict], columns: list[str], title: str, path: Path) -> None:
+    """Two panels over the epochs: the training loss and the lr (first column named ``lr*``) above,
+    the first validation ``psnr*`` (dB) and ``ssim*`` columns below; absent columns are skipped."""
+    fig, (ax_loss, ax_psnr) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    _plot_series(ax_loss, history, "loss", "tab:blue", "train loss")
+    lr_key = _first_key(columns, "lr")
+    if lr_key:
+        _plot_series(ax_loss.twinx(), history, lr_key, "tab:gray", lr_key, "--")
+    psnr_key, ssim_key = _first_key(columns, "psnr"), _first_key(columns, "ssim")
+    if psnr_key:
+        _plot_series(ax_psnr, history, psnr_key, "tab:red", f"validation {psnr_key} (dB)", "o-")
+    if ssim_key:
+        _plot_series(ax_psnr.twinx(), history, ssim_key, "tab:green", f"validation {ssim_key}", "s-")
+    ax_psnr.set_xlabel("epoch")
+    ax_psnr.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_loss.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def write_run_log(history: list[dict], run_dir, title: str) -> dict:
@@ -36,19 +69,5 @@ def write_run_log(history: list[dict], run_dir, title: str) -> dict:
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
     paths["markdown"].write_text("\n".join(lines) + "\n")
 
-    fig, ax_loss = plt.subplots(figsize=(7, 4))
-    epochs = [row["epoch"] for row in history]
-    ax_loss.plot(epochs, [row.get("loss", float("nan")) for row in history], color="tab:blue", label="train loss")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("train loss", color="tab:blue")
-    psnr_key = next((k for k in columns if k.startswith("psnr")), None)
-    if psnr_key:
-        points = [(row["epoch"], row[psnr_key]) for row in history if not math.isnan(row.get(psnr_key, float("nan")))]
-        ax_psnr = ax_loss.twinx()
-        ax_psnr.plot([p[0] for p in points], [p[1] for p in points], "o-", color="tab:red")
-        ax_psnr.set_ylabel(f"validation {psnr_key} (dB)", color="tab:red")
-    ax_loss.set_title(title)
-    fig.tight_layout()
-    fig.savefig(paths["plot"], dpi=100)
-    plt.close(fig)
+    _plot_curves(history, columns, title, paths["plot"])
     return paths
