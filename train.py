@@ -14,6 +14,7 @@ preset over them and the flags given on the command line override both.
 import engine.cpu_threads  # noqa: F401  (first: the OpenMP wait policy must be set before torch loads)
 import argparse
 import json
+import signal
 import sys
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -245,6 +246,11 @@ def _enhance_test_folder(model: str, result: dict, values: dict, preset, demo: b
                           resize_pred=False)
 
 
+def _interrupt(signum, frame):
+    """SIGTERM handler: ``kill PID`` stops a run the way Ctrl-C does (one line naming the last good state)."""
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -269,6 +275,7 @@ def main(argv=None) -> int:
             tqdm.write(message, file=sys.stdout)
 
     state_path = None
+    previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
     try:
         cfg = _config(model, values, preset, ctx)
         state_path = Path(cfg.run_dir) / TRAINING_STATE_FILE
@@ -290,6 +297,7 @@ def main(argv=None) -> int:
         print(interrupted_message(state_path), file=sys.stderr)
         return 130
     finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
         ctx.close()
 
 

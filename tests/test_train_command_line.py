@@ -1,5 +1,8 @@
 """train.py's command line: recipes layered under flags, bad values, never replacing what another run
-wrote, Ctrl-C, resource warnings, and starting from given weights (--init_weights)."""
+wrote, Ctrl-C and SIGTERM, resource warnings, and starting from given weights (--init_weights)."""
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -141,6 +144,25 @@ def test_ctrl_c_says_where_the_last_good_state_is(monkeypatch, pairs, tmp_path, 
     state.write_bytes(b"a good state")
     assert train.main(_iclr_args(pairs, tmp_path, "--resume", str(state))) == 130
     assert capsys.readouterr().err == f"interrupted: the last good state is {state} (continue with --resume {state})\n"
+
+
+def test_sigterm_stops_like_ctrl_c_and_the_handler_is_restored(monkeypatch, pairs, tmp_path, capsys):
+    def terminated(cfg, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # train.py's handler interrupts this sleep
+        raise AssertionError("SIGTERM did not stop training")
+
+    def outside_main(signum, frame):  # stands in for whatever handler the caller had; does not stop anything
+        pass
+
+    monkeypatch.setattr(train, "train_iclr", terminated)
+    previous = signal.signal(signal.SIGTERM, outside_main)
+    try:
+        assert train.main(_iclr_args(pairs, tmp_path)) == 130
+        assert signal.getsignal(signal.SIGTERM) is outside_main
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert capsys.readouterr().err == "interrupted before any training state was written\n"
 
 
 def test_gpu_sized_recipe_on_cpu_is_announced(captured, pairs, tmp_path, capsys):
