@@ -1,7 +1,7 @@
 """Benchmark: the faithful fp32 eager path against the optimised path of ``engine/performance.py``.
 
     python benchmarks/bench.py                               # auto device, both models, defaults
-    python benchmarks/bench.py --device cpu --out benchmarks/results_cpu.md
+    python benchmarks/bench.py --device cpu --out report.md
     python benchmarks/bench.py --quick --out benchmarks/results_cpu_avx2.md   # inference at 600x400 only
     python benchmarks/bench.py --train_only --compile --train_batch 8   # training step, with torch.compile
 
@@ -13,7 +13,8 @@ process, interleaved repeat by repeat (alternating which goes first), and the ce
 median with (min-max) of the repeats, so a machine loaded by other work hurts both alike.
 
 A second table per model and size lists every inference path (PyTorch fp32 eager, the optimised
-PyTorch path, and the exported ONNX graph run by each of ``--backends``), timed in the same
+PyTorch path, and the exported ONNX graph run by each of ``--backends``; on a CPU with native bf16
+also OpenVINO in bf16, as ``eval.py --fast`` runs it), timed in the same
 interleaved loop: the model's FLOPs (``torch.utils.flop_counter.FlopCounterMode`` over the faithful
 forward, counted on fake tensors), achieved GFLOP/s (those FLOPs over the median time) and the
 share of the machine's peak, measured in the same run with the same thread count as the best of
@@ -229,6 +230,7 @@ def zero_leinr_train_step(model, opts: PerformanceOptions, device: torch.device,
 
 TRAIN_STEPS = {"iclr": iclr_train_step, "zero_leinr": zero_leinr_train_step}
 TITLES = {"iclr": "ICLR", "zero_leinr": "Zero-LEINR"}
+OPENVINO_BF16 = "openvino bf16"  # the inference path of the OpenVINO graph in bf16
 
 
 # --------------------------------------------------------------------------- report
@@ -366,6 +368,8 @@ def _inference_tables(name, args, device, base_opts, fast_opts, memory, log, pea
         for backend in args.backends:  # the graph of the model's default switches (Zero-LEINR: square padding)
             log(f"[{name}] loading the {backend} graph (exported on first use) ...")
             enhancers[backend] = graph_enhancer(backend, name, reference, {}, log=log)
+        if "openvino" in args.backends and fast_opts.amp_dtype == "bf16":  # eval.py --fast on a native-bf16 CPU
+            enhancers[OPENVINO_BF16] = graph_enhancer("openvino", name, reference, {}, log=log, bf16=True)
     for w, h in sizes:
         log(f"[{name}] inference {w}x{h} ...")
         x = (torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 0.3).to(device)
@@ -398,7 +402,8 @@ def _inference_tables(name, args, device, base_opts, fast_opts, memory, log, pea
 def _paths_table(name: str, res: dict, flops: int, peak_gflops: float | None, fast_opts, h: int, w: int,
                  to_uint8) -> list:
     """Markdown lines: every inference path at one size, with FLOP rate, share of peak and 8-bit agreement."""
-    labels = {"baseline": "PyTorch fp32 eager (faithful)", "optimised": f"PyTorch {fast_opts.describe()}"}
+    labels = {"baseline": "PyTorch fp32 eager (faithful)", "optimised": f"PyTorch {fast_opts.describe()}",
+              OPENVINO_BF16: "openvino (ONNX graph, bf16)"}
     base_median = statistics.median(res["baseline"]["times"])
     lines = [f"{TITLES[name]} inference paths at {w}x{h}: {flops / 1e9:.1f} GFLOP per image (faithful forward)", "",
              "| path | ms/image | speed-up | GFLOP/s | % of peak | 8-bit values within 1 level of fp32 eager | "

@@ -2,8 +2,11 @@
 
 ``--backend auto`` on the CPU means the fastest path measured whose 8-bit outputs stay within 1/255
 of the faithful fp32 PyTorch path on at least 99.9% of the pixels (``benchmarks/bench.py``,
-``benchmarks/results_cpu_avx2.md``), with the next one as fallback when a package is missing.
-On CUDA, and with ``--faithful`` or ``--fast``, it is PyTorch.
+``benchmarks/results_cpu_avx2.md``, ``results_cpu_avx512.md``), with the next one as fallback when a
+package is missing. ``--fast`` keeps that order and lets each path trade exactness for speed: OpenVINO
+runs bf16 and PyTorch its optimised path (bf16 autocast) where the CPU has native bf16, which makes
+OpenVINO about 2x faster again on such a CPU; elsewhere no bf16 pays and ``--fast`` takes the default
+graph. On CUDA, and with ``--faithful``, it is PyTorch.
 """
 import torch
 
@@ -14,8 +17,10 @@ from .performance import PerformanceOptions, prepare_model
 
 BACKENDS = ("torch", *GRAPH_BACKENDS)
 AUTO = "auto"
-# Preference order of --backend auto on the CPU, fastest first, for both models (measured at 600x400
-# on a 2-core AVX2 CPU: OpenVINO 4.1x (ICLR) and 2.2x (Zero-LEINR) the faithful speed, ONNX Runtime 2.7x and 2.0x).
+# Preference order of --backend auto on the CPU, fastest first, for both models (measured at 600x400 on
+# 2-core CPUs: OpenVINO 5.1x (ICLR) and 2.6x (Zero-LEINR) the faithful speed, ONNX Runtime 2.9x and 2.3x on
+# AVX2, results_cpu_avx2.md; 5.8x and 2.6x, 3.5x and 2.0x on AVX-512, where --fast runs OpenVINO in bf16 at
+# 11.6x and 5.2x, results_cpu_avx512.md).
 CPU_AUTO_ORDER = ("openvino", "onnxruntime", "torch")
 
 
@@ -24,26 +29,28 @@ class BackendRequestError(ValueError):
     command line; the message is one line."""
 
 
-def backend_candidates(requested: str, device: torch.device, faithful: bool = False, fast: bool = False) -> tuple:
+def backend_candidates(requested: str, device: torch.device, faithful: bool = False) -> tuple:
     """Backends to try in order for the request (``"auto"`` or one of ``BACKENDS``).
 
     Raises ``BackendRequestError`` (one line) for contradictory requests: a graph backend with
-    ``faithful``/``fast`` (PyTorch switches) or on a CUDA device.
+    ``faithful`` (the PyTorch reference path) or on a CUDA device.
     """
     if requested not in (AUTO, *BACKENDS):
         raise BackendRequestError(f"unknown backend {requested!r}; choose auto or one of {', '.join(BACKENDS)}")
-    torch_only = faithful or fast or device.type != "cpu"
+    torch_only = faithful or device.type != "cpu"
     if requested in GRAPH_BACKENDS and torch_only:
-        why = "--faithful" if faithful else "--fast" if fast else f"device {device}"
-        raise BackendRequestError(f"--backend {requested} runs the exported fp32 graph on the CPU; "
+        why = "--faithful" if faithful else f"device {device}"
+        raise BackendRequestError(f"--backend {requested} runs the exported graph on the CPU; "
                                   f"it does not combine with {why}")
     if requested != AUTO:
         return (requested,)
     return ("torch",) if torch_only else CPU_AUTO_ORDER
 
 
-def graph_enhancer(backend: str, model_name: str, model: torch.nn.Module, switches: dict, log=None) -> Enhancer:
-    """``model`` with ``switches`` through its cached ONNX graph (exported on first use) run by ``backend``.
+def graph_enhancer(backend: str, model_name: str, model: torch.nn.Module, switches: dict, log=None,
+                   bf16: bool = False) -> Enhancer:
+    """``model`` with ``switches`` through its cached ONNX graph (exported on first use) run by ``backend``
+    (``bf16``: OpenVINO may compute in bf16, ``engine.graph_backends``).
 
     Raises ``BackendUnavailable`` when the backend or the exporter packages are missing.
     """
@@ -53,7 +60,7 @@ def graph_enhancer(backend: str, model_name: str, model: torch.nn.Module, switch
     except ImportError as err:
         raise BackendUnavailable(f"exporting to ONNX needs the Python package '{err.name}' "
                                  f"(pip install -r requirements.txt)") from None
-    return load_graph_enhancer(backend, model_name, path)
+    return load_graph_enhancer(backend, model_name, path, bf16=bf16)
 
 
 def choose_enhancer(candidates: tuple, model_name: str, model: torch.nn.Module, switches: dict,
@@ -61,7 +68,8 @@ def choose_enhancer(candidates: tuple, model_name: str, model: torch.nn.Module, 
     """The enhancer of the first backend of ``candidates`` that is installed.
 
     ``torch`` moves ``model`` to ``device`` and prepares it for ``opts``; a graph backend exports it
-    (once, cached). ``switches`` are the test-time switches (``engine.enhancer.torch_enhancer``).
+    (once, cached) and runs it in bf16 where ``opts`` autocasts to bf16 (``PerformanceOptions.fast``
+    on a CPU with native bf16). ``switches`` are the test-time switches (``engine.enhancer.torch_enhancer``).
     A missing package of the only candidate raises ``BackendUnavailable``; with several
     (``--backend auto``) the next one is tried, and ``note`` (a ``print``-like callable) says so.
     """
@@ -69,7 +77,7 @@ def choose_enhancer(candidates: tuple, model_name: str, model: torch.nn.Module, 
         if backend == "torch":
             return torch_enhancer(model_name, prepare_model(model.to(device), opts), switches, opts)
         try:
-            return graph_enhancer(backend, model_name, model, switches, log=note)
+            return graph_enhancer(backend, model_name, model, switches, log=note, bf16=opts.amp_dtype == "bf16")
         except BackendUnavailable as err:
             if len(candidates) == 1:
                 raise

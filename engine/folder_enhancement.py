@@ -37,9 +37,10 @@ class FolderEnhancement:
 
     ``switches``: ICLR ``saturation_gain`` and ``alpha`` (1.0 = off when left out); Zero-LEINR
     ``square_pad`` (default: the model's). ``gt_dir``: ground truths (paired by name) for the
-    ``grid`` panels. ``backend``: ``auto`` or one of ``backend_choice.BACKENDS``; ``faithful`` /
-    ``fast``: the PyTorch fp32 reference path or the optimised one. ``tile``: tile size, 0 for
-    ``AUTO_TILE_SIZE`` above ``tiled_inference.AUTO_TILE_PIXELS``, -1 never; ``tile_overlap`` in pixels.
+    ``grid`` panels. ``backend``: ``auto`` or one of ``backend_choice.BACKENDS``; ``faithful``: the
+    PyTorch fp32 reference path; ``fast``: each backend's faster, inexact mode (``backend_choice``).
+    ``tile``: tile size, 0 for ``AUTO_TILE_SIZE`` above ``tiled_inference.AUTO_TILE_PIXELS``, -1 never;
+    ``tile_overlap`` in pixels.
     """
     model: str
     input_dir: Path
@@ -94,7 +95,7 @@ def enhance_folder(job: FolderEnhancement) -> int:
         check_output_folder(job.output_dir, [job.input_dir] + ([job.gt_dir] if job.gt_dir else []),
                             ["grid"] if job.grid else [])
         device = resolve_device(job.device)
-        candidates = backend_candidates(job.backend, device, job.faithful, job.fast)
+        candidates = backend_candidates(job.backend, device, job.faithful)
         images = list_images(job.input_dir)
         if not images:
             raise FileNotFoundError(f"no images (png/jpg/bmp/tif) in {job.input_dir}")

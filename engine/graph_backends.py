@@ -3,8 +3,10 @@
 ``load_graph(backend, path, threads)`` returns a callable mapping the (1,3,H,W) float32 NumPy
 input to the graph's outputs (a list of float32 arrays, in the order of ``enhancer.OUTPUTS``);
 ``load_graph_enhancer`` wraps it as an ``Enhancer`` ((3,H,W) tensors in, named outputs out). Both
-backends run float32 (OpenVINO is told so explicitly: on CPUs with bf16 it would otherwise pick
-bf16) with ``threads`` intra-op threads.
+backends run float32 with ``threads`` intra-op threads. OpenVINO is told so explicitly (on CPUs with
+native bf16 it would otherwise pick bf16); ``bf16=True`` (``eval.py --fast``) lets it: on such CPUs its
+convolutions and matrix products then run in bf16 (about 2x faster, outputs change at the 1e-3 level).
+ONNX Runtime's CPU provider has no such switch and stays float32.
 """
 import importlib
 from pathlib import Path
@@ -51,23 +53,25 @@ class OnnxRuntimeGraph:
 
 
 class OpenVinoGraph:
-    """OpenVINO on the CPU, f32, latency mode: the graph is compiled for each input shape it meets.
+    """OpenVINO on the CPU, latency mode, ``precision`` "f32" or "bf16": the graph is compiled for
+    each input shape it meets.
 
     Compiling for the exact shape (``reshape``) runs ICLR ~1.25x faster than the dynamic-shape
     compilation (2-core AVX2 CPU, 600x400); the ``MAX_SHAPES`` most recent shapes stay compiled in
     memory and their blobs on disk in ``cache_dir``, so a later run with the same shape skips most of
     the compile time. A folder of same-sized photos, or the tiles of one large image (all of one
-    size), compile once.
+    size), compile once. The blobs serve both precisions (OpenVINO applies the precision when it
+    loads one; tested).
     """
 
     MAX_SHAPES = 4
 
-    def __init__(self, path: Path, threads: int, cache_dir: Path):
+    def __init__(self, path: Path, threads: int, cache_dir: Path, precision: str = "f32"):
         ov = import_backend("openvino")
         self.core = ov.Core()
         self.model = self.core.read_model(str(path))
         self.cache_dir = cache_dir
-        self.config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32",
+        self.config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision,
                        "PERFORMANCE_HINT": "LATENCY", "CACHE_DIR": str(cache_dir)}
         self.requests = {}  # input shape -> infer request of the model compiled for it, oldest first
 
@@ -93,22 +97,30 @@ class OpenVinoGraph:
         return [request.get_output_tensor(i).data.copy() for i in range(len(self.model.outputs))]
 
 
-def load_graph(backend: str, path: Path, threads: int | None = None):
-    """A callable running the ONNX file ``path`` with ``backend`` (``threads`` default: torch's thread count)."""
+def graph_precision(backend: str, bf16: bool) -> str:
+    """The precision ``backend`` runs at: "bf16" for OpenVINO when asked (``bf16``), else "f32"."""
+    return "bf16" if bf16 and backend == "openvino" else "f32"
+
+
+def load_graph(backend: str, path: Path, threads: int | None = None, bf16: bool = False):
+    """A callable running the ONNX file ``path`` with ``backend`` (``threads`` default: torch's thread
+    count; ``bf16``: see the module docstring)."""
     threads = threads or torch.get_num_threads()
     if backend == "onnxruntime":
         return OnnxRuntimeGraph(path, threads)
     if backend == "openvino":
-        return OpenVinoGraph(path, threads, compiled_blob_dir(Path(path)))
+        return OpenVinoGraph(path, threads, compiled_blob_dir(Path(path)), graph_precision(backend, bf16))
     raise ValueError(f"unknown graph backend {backend!r}; choose one of {', '.join(GRAPH_BACKENDS)}")
 
 
-def load_graph_enhancer(backend: str, model_name: str, path: Path, threads: int | None = None) -> Enhancer:
+def load_graph_enhancer(backend: str, model_name: str, path: Path, threads: int | None = None,
+                        bf16: bool = False) -> Enhancer:
     """The ONNX file ``path`` of model ``model_name``, run by ``backend``, as an ``Enhancer``
     (the image is copied to the CPU as float32; the outputs are float32 CPU tensors)."""
-    graph = load_graph(backend, path, threads)
+    graph = load_graph(backend, path, threads, bf16)
 
     def run(image: torch.Tensor) -> tuple:
         batch = np.ascontiguousarray(image.unsqueeze(0).to("cpu", torch.float32).numpy())
         return tuple(torch.from_numpy(out[0]) for out in graph(batch))
-    return Enhancer(model_name, run, backend, "exported ONNX graph, fp32")
+    precision = "bf16" if graph_precision(backend, bf16) == "bf16" else "fp32"
+    return Enhancer(model_name, run, backend, f"exported ONNX graph, {precision}")

@@ -2,7 +2,8 @@
 
 ``PerformanceOptions.faithful()`` is the reference path (fp32, eager, NCHW, no backend tuning);
 every helper below is then a no-op. ``PerformanceOptions.fast(device, model_name)`` picks the
-defaults that were measured to help on that kind of device (see ``benchmarks/results_cpu.md``).
+defaults that were measured to help on that kind of device (``benchmarks/results_cpu_avx512.md``,
+``results_cpu_avx2.md``, ``results_train_cpu_avx2.md``).
 The HVI colour transform always runs in fp32, also under autocast (``net/hvi.py``).
 
 Typical use::
@@ -69,7 +70,7 @@ class PerformanceOptions:
         """Speed defaults for ``device`` (a ``torch.device`` or string) and ``model_name`` ("iclr" or
         "zero_leinr"; the fused MAFM is ICLR's only); all inference-safe.
 
-        CPU (measured, ``benchmarks/results_cpu.md``, ``results_train_cpu_avx2.md``): channels_last +
+        CPU (measured, ``benchmarks/results_cpu_avx512.md``, ``results_train_cpu_avx2.md``): channels_last +
         fused MAFM + inference_mode, plus bf16 autocast only where oneDNN has native bf16
         (AVX512-BF16/AMX; emulated bf16 is slower).
         bf16 moves outputs by ~1e-4 on average (rare single pixels more, at hue-sector edges

@@ -5,6 +5,7 @@ The graphs are exported once (ICLR takes a minute or two on a busy CPU) into the
 """
 import copy
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from engine.eval_command import main as eval_main
 from engine.backend_choice import CPU_AUTO_ORDER, backend_candidates
 from engine.graph_backends import (GRAPH_BACKENDS, BackendUnavailable, OpenVinoGraph, load_graph,
                                    load_graph_enhancer)
+from engine.performance import cpu_has_native_bf16
 from net import ICLR, ZeroLEINR
 from tests.conftest import ICLR_SWITCH_FLAGS, ICLR_SWITCHES  # both switches in one graph
 
@@ -121,6 +123,36 @@ def test_openvino_keeps_the_blobs_of_its_most_recent_shapes_beside_the_graph(zer
     assert len(list(onnx_cache.compiled_blob_dir(path).glob("*.blob"))) == 1
 
 
+def test_openvino_runs_bf16_only_when_asked(zero_leinr_graphs):
+    """``bf16=True`` (eval.py --fast) compiles OpenVINO in bf16, which on a CPU with native bf16 changes its
+    outputs within bf16 rounding; ONNX Runtime stays fp32; each enhancer says which precision it runs."""
+    path = zero_leinr_graphs[1][False]
+    x = _image(*SIZES[1], seed=1)
+    exact = load_graph_enhancer("openvino", "zero_leinr", path)
+    reduced = load_graph_enhancer("openvino", "zero_leinr", path, bf16=True)
+    assert (exact.details, reduced.details) == ("exported ONNX graph, fp32", "exported ONNX graph, bf16")
+    assert load_graph_enhancer("onnxruntime", "zero_leinr", path, bf16=True).details == "exported ONNX graph, fp32"
+    assert load_graph("openvino", path, bf16=True).config["INFERENCE_PRECISION_HINT"] == "bf16"
+    change = (exact(x)["fused"] - reduced(x)["fused"]).abs().max().item()
+    assert change < 0.02
+    if cpu_has_native_bf16():
+        assert change > 1e-5
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="bf16 compiles as fp32 without native bf16")
+def test_openvino_fp32_stays_exact_after_a_bf16_compile_of_the_same_shape(zero_leinr_graphs, tmp_path):
+    """A compiled blob cached by a bf16 run does not leak bf16 into a later fp32 run of the same shape."""
+    x = _image(*SIZES[0], seed=2)
+    graphs = {}
+    for name in ("after_bf16", "fresh"):  # two copies of the graph, each with its own (empty) blob folder
+        (tmp_path / name).mkdir()
+        graphs[name] = Path(shutil.copy(zero_leinr_graphs[1][True], tmp_path / name))
+    load_graph_enhancer("openvino", "zero_leinr", graphs["after_bf16"], bf16=True)(x)
+    assert list(onnx_cache.compiled_blob_dir(graphs["after_bf16"]).glob("*.blob"))
+    after_bf16 = load_graph_enhancer("openvino", "zero_leinr", graphs["after_bf16"])(x)["fused"]
+    assert torch.equal(after_bf16, load_graph_enhancer("openvino", "zero_leinr", graphs["fresh"])(x)["fused"])
+
+
 def _write_inputs(folder):
     folder.mkdir()
     for seed, (h, w) in enumerate(SIZES):
@@ -152,6 +184,21 @@ def test_eval_backend_outputs_within_one_level_of_faithful(iclr_graph, tmp_path,
     assert all(_levels_apart(ref[k], graph[k]) <= 1 for k in ref)
 
 
+def test_eval_fast_on_cpu_takes_the_openvino_graph_in_bf16_where_native(iclr_graph, tmp_path, capsys):
+    model, _ = iclr_graph
+    weights = tmp_path / "iclr.pth"
+    torch.save(model.state_dict(), weights)
+    _write_inputs(tmp_path / "in")
+    common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu", *ICLR_SWITCH_FLAGS]
+    assert eval_main(common + ["--output_dir", str(tmp_path / "ref"), "--faithful"]) == 0
+    capsys.readouterr()
+    assert eval_main(common + ["--output_dir", str(tmp_path / "fast"), "--fast"]) == 0
+    precision = "bf16" if cpu_has_native_bf16() else "fp32"
+    assert f"backend: openvino (exported ONNX graph, {precision})" in capsys.readouterr().out
+    ref, fast = _pngs(tmp_path / "ref"), _pngs(tmp_path / "fast")
+    assert ref.keys() == fast.keys() and all(_levels_apart(ref[k], fast[k]) <= 3 for k in ref)
+
+
 def test_missing_backend_package_is_one_line_and_auto_falls_back(iclr_graph, tmp_path, capsys, monkeypatch):
     model, _ = iclr_graph
     weights = tmp_path / "iclr.pth"
@@ -175,8 +222,10 @@ def test_backend_candidates():
     assert backend_candidates("auto", CPU, faithful=True) == ("torch",)
     assert backend_candidates("auto", torch.device("cuda")) == ("torch",)
     assert backend_candidates("onnxruntime", CPU) == ("onnxruntime",)
-    with pytest.raises(ValueError, match="--fast"):
-        backend_candidates("openvino", CPU, fast=True)
+    with pytest.raises(ValueError, match="--faithful"):
+        backend_candidates("openvino", CPU, faithful=True)
+    with pytest.raises(ValueError, match="device cuda"):
+        backend_candidates("openvino", torch.device("cuda"))
 
 
 def test_export_cli_writes_one_dynamic_graph_and_refuses_to_overwrite(iclr_graph, tmp_path, capsys):
@@ -241,8 +290,7 @@ def test_bench_quick_times_the_backends(zero_leinr_graphs, monkeypatch):
         assert row.endswith("|") and "% |" in row  # share of peak and of 8-bit values
 
 
-@pytest.mark.parametrize("flags", [["--backend", "openvino", "--fast"], ["--backend", "onnxruntime", "--faithful"],
-                                   ["--faithful", "--fast"]])
+@pytest.mark.parametrize("flags", [["--backend", "onnxruntime", "--faithful"], ["--faithful", "--fast"]])
 def test_eval_rejects_contradictory_backend_flags(flags, capsys):
     with pytest.raises(SystemExit) as exit_info:
         eval_main(["--input_dir", "unused", "--device", "cpu", *flags])
