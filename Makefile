@@ -16,7 +16,8 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 test: venv
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests -m "not own_process"
+	$(PY) -m pytest -q tests -m own_process
 
 demo: venv
 	$(PY) eval.py --demo

@@ -123,6 +123,7 @@ def test_openvino_keeps_the_blobs_of_its_most_recent_shapes_beside_the_graph(zer
     assert len(list(onnx_cache.compiled_blob_dir(path).glob("*.blob"))) == 1
 
 
+@pytest.mark.own_process  # OpenVINO in bf16: see pyproject.toml
 def test_openvino_runs_bf16_only_when_asked(zero_leinr_graphs):
     """``bf16=True`` (eval.py --fast) compiles OpenVINO in bf16, which on a CPU with native bf16 changes its
     outputs within bf16 rounding; ONNX Runtime stays fp32; each enhancer says which precision it runs."""
@@ -139,6 +140,7 @@ def test_openvino_runs_bf16_only_when_asked(zero_leinr_graphs):
         assert change > 1e-5
 
 
+@pytest.mark.own_process  # OpenVINO in bf16: see pyproject.toml
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="bf16 compiles as fp32 without native bf16")
 def test_openvino_fp32_stays_exact_after_a_bf16_compile_of_the_same_shape(zero_leinr_graphs, tmp_path):
     """A compiled blob cached by a bf16 run does not leak bf16 into a later fp32 run of the same shape."""
@@ -184,6 +186,7 @@ def test_eval_backend_outputs_within_one_level_of_faithful(iclr_graph, tmp_path,
     assert all(_levels_apart(ref[k], graph[k]) <= 1 for k in ref)
 
 
+@pytest.mark.own_process  # OpenVINO in bf16: see pyproject.toml
 def test_eval_fast_on_cpu_takes_the_openvino_graph_in_bf16_where_native(iclr_graph, tmp_path, capsys):
     model, _ = iclr_graph
     weights = tmp_path / "iclr.pth"
@@ -275,6 +278,7 @@ def test_scripts_default_to_passive_openmp_waiting(preset, expected):
         assert first_import.startswith("import engine.cpu_threads"), script
 
 
+@pytest.mark.own_process  # OpenVINO in bf16: see pyproject.toml
 def test_bench_quick_times_the_backends(zero_leinr_graphs, monkeypatch):
     from benchmarks import bench
 
