@@ -16,8 +16,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 test: venv
-	$(PY) -m pytest -q tests -m "not own_process"
-	$(PY) -m pytest -q tests -m own_process
+	$(PY) -m pytest -q tests
 
 demo: venv
 	$(PY) eval.py --demo

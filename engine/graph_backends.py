@@ -8,6 +8,7 @@ native bf16 it would otherwise pick bf16); ``bf16=True`` (``eval.py --fast``) le
 convolutions and matrix products then run in bf16 (about 2x faster, outputs change at the 1e-3 level).
 ONNX Runtime's CPU provider has no such switch and stays float32.
 """
+import functools
 import importlib
 from pathlib import Path
 
@@ -34,6 +35,19 @@ def import_backend(backend: str):
     except ImportError:
         raise BackendUnavailable(f"--backend {backend} needs the Python package '{package}' "
                                  f"(pip install -r requirements.txt)") from None
+
+
+@functools.cache
+def openvino_core(ov):
+    """The process's one ``Core`` of the ``openvino`` module ``ov``, which every ``OpenVinoGraph`` compiles with.
+
+    OpenVINO's CPU plugin, created once per Core, gives the calling thread an alternate signal stack
+    of its own and puts the previous one back when it is destroyed. Cores destroyed in any order but
+    the reverse of their creation leave the thread on an unmapped stack, and the next Python signal
+    handler (Ctrl-C, a DataLoader's SIGCHLD) kills the process with SIGSEGV; one Core, alive until
+    the process ends, cannot be destroyed out of order.
+    """
+    return ov.Core()
 
 
 class OnnxRuntimeGraph:
@@ -67,8 +81,7 @@ class OpenVinoGraph:
     MAX_SHAPES = 4
 
     def __init__(self, path: Path, threads: int, cache_dir: Path, precision: str = "f32"):
-        ov = import_backend("openvino")
-        self.core = ov.Core()
+        self.core = openvino_core(import_backend("openvino"))  # BackendUnavailable when not installed
         self.model = self.core.read_model(str(path))
         self.cache_dir = cache_dir
         self.config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision,

@@ -123,7 +123,32 @@ def test_openvino_keeps_the_blobs_of_its_most_recent_shapes_beside_the_graph(zer
     assert len(list(onnx_cache.compiled_blob_dir(path).glob("*.blob"))) == 1
 
 
-@pytest.mark.own_process  # OpenVINO in bf16: see pyproject.toml
+SIGNAL_AFTER_TWO_GRAPHS = """
+import os, signal, sys
+import numpy as np
+from engine.graph_backends import load_graph
+image = np.zeros((1, 3, 16, 24), np.float32)
+first, second = load_graph("openvino", sys.argv[1], 1), load_graph("openvino", sys.argv[1], 1)
+first(image), second(image)
+del first  # freed in the order they were made, not the reverse
+del second
+signal.signal(signal.SIGUSR1, lambda *_: print("handled"))
+os.kill(os.getpid(), signal.SIGUSR1)
+"""
+
+
+def test_python_signal_handlers_run_after_openvino_graphs_are_freed_out_of_order(zero_leinr_graphs, tmp_path):
+    """OpenVINO's CPU plugin gives the thread an alternate signal stack of its own when it is created and
+    puts the previous one back when it is destroyed. When each graph had a Core (and so a plugin) of its own,
+    two graphs freed first-made-first left the thread on an unmapped stack: the next Python signal handler
+    (Ctrl-C, a DataLoader's SIGCHLD, here SIGUSR1) killed the process with SIGSEGV. In a child process,
+    with a copy of the graph (its own blobs)."""
+    graph = shutil.copy(zero_leinr_graphs[1][False], tmp_path)
+    done = subprocess.run([sys.executable, "-c", SIGNAL_AFTER_TWO_GRAPHS, graph], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert (done.returncode, done.stdout.split()) == (0, ["handled"]), done.stderr[-2000:]
+
+
 def test_openvino_runs_bf16_only_when_asked(zero_leinr_graphs):
     """``bf16=True`` (eval.py --fast) compiles OpenVINO in bf16, which on a CPU with native bf16 changes its
     outputs within bf16 rounding; ONNX Runtime stays fp32; each enhancer says which precision it runs."""
@@ -140,7 +165,6 @@ def test_openvino_runs_bf16_only_when_asked(zero_leinr_graphs):
         assert change > 1e-5
 
 
-@pytest.mark.own_process  # OpenVINO in bf16: see pyproject.toml
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="bf16 compiles as fp32 without native bf16")
 def test_openvino_fp32_stays_exact_after_a_bf16_compile_of_the_same_shape(zero_leinr_graphs, tmp_path):
     """A compiled blob cached by a bf16 run does not leak bf16 into a later fp32 run of the same shape."""
@@ -186,7 +210,6 @@ def test_eval_backend_outputs_within_one_level_of_faithful(iclr_graph, tmp_path,
     assert all(_levels_apart(ref[k], graph[k]) <= 1 for k in ref)
 
 
-@pytest.mark.own_process  # OpenVINO in bf16: see pyproject.toml
 def test_eval_fast_on_cpu_takes_the_openvino_graph_in_bf16_where_native(iclr_graph, tmp_path, capsys):
     model, _ = iclr_graph
     weights = tmp_path / "iclr.pth"
@@ -278,7 +301,6 @@ def test_scripts_default_to_passive_openmp_waiting(preset, expected):
         assert first_import.startswith("import engine.cpu_threads"), script
 
 
-@pytest.mark.own_process  # OpenVINO in bf16: see pyproject.toml
 def test_bench_quick_times_the_backends(zero_leinr_graphs, monkeypatch):
     from benchmarks import bench
 
