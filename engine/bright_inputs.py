@@ -4,7 +4,7 @@ Both models are trained on dark images (LOLv1 ``our485/low``, mean brightness 0.
 on the DICM, LIME and MEF photos, most of them dark) and brighten whatever they are given: a photo
 that is already well lit comes out over-bright or washed out. Of the 90 unpaired photos (measured
 on 160x220 copies), those with a mean above ``BRIGHT_INPUT_MEAN`` come out at means of 0.68-0.95
-with the shipped Zero-LEINR and 0.48-0.84 with the shipped ICLR (why: README 'Weights').
+with the shipped Zero-LEINR and 0.48-0.85 with the shipped ICLR (why: README 'Weights').
 """
 import torch
 
