@@ -3,7 +3,9 @@
     python export.py --model iclr --weights weights/best.pth --onnx iclr.onnx [--saturation 1.3] [--alpha 0.84]
     python export.py --model zero_leinr --weights weights/zero_leinr --onnx zero_leinr.onnx [--pad each]
 
-Input ``image`` (1,3,H,W) float32 RGB in [0,1], H, W >= 2. Outputs: ICLR ``enhanced`` (1,3,H,W) in
+Input ``image`` (1,3,H,W) float32 RGB in [0,1], H, W >= 2; Zero-LEINR also ``curve_strength`` (1,2)
+float32 in [0,1] (ones: the released curves; ``net.curve_strength.choose_branch_strengths`` picks
+the adaptive ones of ``eval.py --curves adaptive``). Outputs: ICLR ``enhanced`` (1,3,H,W) in
 [0,1]; Zero-LEINR ``fused`` (unclamped) and ``denoised`` (in [0,1]). The padding of each model
 is inside the graph; the test-time switches are fixed at export. The graph comes from the same
 cache as ``eval.py --backend onnxruntime|openvino`` (exported there on first use).
@@ -67,7 +69,8 @@ def main(argv=None) -> int:
         return 2
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(graph, out)
-    print(f"wrote {out} (ONNX opset {OPSET}, input image (1,3,H,W), outputs {', '.join(OUTPUTS[args.model].names)})")
+    inputs = "image (1,3,H,W)" + (", curve_strength (1,2)" if args.model == "zero_leinr" else "")
+    print(f"wrote {out} (ONNX opset {OPSET}, inputs {inputs}, outputs {', '.join(OUTPUTS[args.model].names)})")
     return 0
 
 

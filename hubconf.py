@@ -17,8 +17,9 @@ def iclr(pretrained: bool = False) -> ICLR:
     return load_iclr_weights(_HERE / SHIPPED_WEIGHTS["iclr"]) if pretrained else ICLR()
 
 
-def zero_leinr(pretrained: bool = False, square_pad: bool = True) -> ZeroLEINR:
+def zero_leinr(pretrained: bool = False, square_pad: bool = True, adaptive_strength: bool = False) -> ZeroLEINR:
     """Zero-LEINR (two Zero-DCE branches fused, then a Neighbor2Neighbor denoiser); input (B,3,H,W) in [0,1].
-    ``square_pad`` pads the denoiser's input to a square as released; False pads each side on its own."""
-    model = ZeroLEINR(square_pad=square_pad)
+    ``square_pad`` pads the denoiser's input to a square as released; False pads each side on its own.
+    ``adaptive_strength`` applies the curves at a strength chosen per image (``net.curve_strength``)."""
+    model = ZeroLEINR(square_pad=square_pad, adaptive_strength=adaptive_strength)
     return load_zero_leinr_weights(_HERE / SHIPPED_WEIGHTS["zero_leinr"], model) if pretrained else model

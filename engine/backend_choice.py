@@ -10,7 +10,7 @@ graph. On CUDA, and with ``--faithful``, it is PyTorch.
 """
 import torch
 
-from .enhancer import Enhancer, torch_enhancer
+from .enhancer import Enhancer, per_image_inputs, torch_enhancer
 from .graph_backends import GRAPH_BACKENDS, BackendUnavailable, import_backend, load_graph_enhancer
 from .onnx_cache import cached_onnx
 from .performance import PerformanceOptions, prepare_model
@@ -60,7 +60,8 @@ def graph_enhancer(backend: str, model_name: str, model: torch.nn.Module, switch
     except ImportError as err:
         raise BackendUnavailable(f"exporting to ONNX needs the Python package '{err.name}' "
                                  f"(pip install -r requirements.txt)") from None
-    return load_graph_enhancer(backend, model_name, path, bf16=bf16)
+    return load_graph_enhancer(backend, model_name, path, bf16=bf16,
+                               image_inputs=per_image_inputs(model_name, model))
 
 
 def choose_enhancer(candidates: tuple, model_name: str, model: torch.nn.Module, switches: dict,

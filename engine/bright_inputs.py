@@ -1,10 +1,12 @@
 """Inputs that are not low-light photos, named after enhancing a folder.
 
 Both models are trained on dark images (LOLv1 ``our485/low``, mean brightness 0.06; Zero-LEINR also
-on the DICM, LIME and MEF photos, most of them dark) and brighten whatever they are given: a photo
-that is already well lit comes out over-bright or washed out. Of the 90 unpaired photos (measured
-on 160x220 copies), those with a mean above ``BRIGHT_INPUT_MEAN`` come out at means of 0.68-0.95
-with the shipped Zero-LEINR and 0.48-0.85 with the shipped ICLR (why: README 'Weights').
+on the DICM, LIME and MEF photos, most of them dark) and, applied as released, brighten whatever they
+are given: a photo that is already well lit comes out over-bright or washed out. Of the 90 unpaired
+photos (measured on 160x220 copies), those with a mean above ``BRIGHT_INPUT_MEAN`` come out at means
+of 0.68-0.95 with the shipped Zero-LEINR's released curves (``eval.py --curves released``) and
+0.48-0.85 with the shipped ICLR (why: README 'Weights'). Zero-LEINR's adaptive curve strength (the
+default, ``net.curve_strength``) tones such photos down, so they are named only for the other paths.
 """
 import torch
 

@@ -12,7 +12,7 @@ turns an output into the (H,W,3) uint8 image that is saved: ICLR truncates (as t
 
 Built by ``torch_enhancer`` (PyTorch eager: faithful fp32, or with ``PerformanceOptions``) and
 ``engine.graph_backends.load_graph_enhancer`` (an exported ONNX graph); ``engine.backend_choice``
-picks one, ``engine.tiled_inference.tiled_apply`` runs one tile by tile.
+picks one, ``engine.tiled_inference.tiled_apply`` runs one tile by tile (``Enhancer.for_image``).
 """
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,16 +44,27 @@ OUTPUTS = {"iclr": ModelOutputs(("enhanced",), "enhanced", "truncate"),
 class Enhancer:
     """One inference path of model ``model_name`` (a key of ``OUTPUTS``); see the module docstring.
 
-    ``run`` maps the image to the outputs as a tuple in ``OUTPUTS`` order; ``backend`` (``torch``,
-    ``onnxruntime``, ``openvino``) and ``details`` (e.g. ``fp32 eager``) say which path it is.
+    ``run(image, **inputs)`` maps the image to the outputs as a tuple in ``OUTPUTS`` order; ``backend``
+    (``torch``, ``onnxruntime``, ``openvino``) and ``details`` (e.g. ``fp32 eager``) say which path it
+    is. ``image_inputs`` (None: none) chooses the per-image ``inputs`` of ``run`` from a whole image
+    (``per_image_inputs``); ``for_image`` fixes them for the tiles of one image.
     """
     model_name: str
-    run: Callable[[torch.Tensor], tuple]
+    run: Callable[..., tuple]
     backend: str
     details: str
+    image_inputs: Callable[[torch.Tensor], dict] | None = None
 
-    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        return dict(zip(OUTPUTS[self.model_name].names, self.run(image), strict=True))
+    def __call__(self, image: torch.Tensor, **inputs) -> dict[str, torch.Tensor]:
+        """The outputs for ``image`` (3,H,W); ``inputs`` default to those ``image_inputs`` chooses for it."""
+        if not inputs and self.image_inputs is not None:
+            inputs = self.image_inputs(image)
+        return dict(zip(OUTPUTS[self.model_name].names, self.run(image, **inputs), strict=True))
+
+    def for_image(self, image: torch.Tensor) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+        """This enhancer with the per-image inputs of ``image`` (3,H,W) fixed, for its tiles
+        (``engine.tiled_inference.tiled_apply``): every tile is enhanced as part of the whole image."""
+        return self if self.image_inputs is None else partial(self, **self.image_inputs(image))
 
     @property
     def main_output(self) -> str:
@@ -88,15 +99,30 @@ def _run_iclr(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions, s
     return (out.squeeze(0).float().clamp(0, 1).cpu(),)
 
 
-def _run_zero_leinr(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions) -> tuple:
-    """-> ``(fused, denoised)``, batch 1; the denoiser's padding is the model's own (``ZeroLEINR.square_pad``).
+def _run_zero_leinr(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions,
+                    strength: torch.Tensor | None = None) -> tuple:
+    """-> ``(fused, denoised)``, batch 1; the denoiser's padding is the model's own (``ZeroLEINR.square_pad``),
+    ``strength`` (2,) the curve strength of both branches (None: the model's, ``ZeroLEINR.fuse``).
     Autocast covers the denoiser only: the 8 curve iterations and the 8-bit quantisation need fp32."""
     x = _batch(model, image, opts)
     with inference_context(opts):
-        fused = model.fuse(x)
+        fused = model.fuse(x, None if strength is None else strength.unsqueeze(0).to(x.device))
         with autocast(opts, x.device):
             denoised = model.denoise(fused)
     return fused.squeeze(0).float().cpu(), denoised.squeeze(0).float().cpu()
+
+
+def per_image_inputs(model_name: str, model: nn.Module) -> Callable[[torch.Tensor], dict] | None:
+    """What ``model`` chooses from a whole image (3,H,W) in [0,1] before enhancing it, at once or tile by
+    tile: Zero-LEINR's curve ``strength`` (2,) when ``model.adaptive_strength`` (``net.curve_strength``);
+    None for every other model and setting."""
+    if model_name != "zero_leinr" or not model.adaptive_strength:
+        return None
+
+    def inputs(image: torch.Tensor) -> dict:
+        x = image.unsqueeze(0).to(next(model.parameters()).device, torch.float32)
+        return {"strength": model.choose_strength(x)[0].cpu()}
+    return inputs
 
 
 def torch_enhancer(model_name: str, model: nn.Module, switches: dict | None = None,
@@ -110,4 +136,5 @@ def torch_enhancer(model_name: str, model: nn.Module, switches: dict | None = No
     """
     opts = opts or PerformanceOptions.faithful()
     run = {"iclr": _run_iclr, "zero_leinr": _run_zero_leinr}[model_name]
-    return Enhancer(model_name, partial(run, model, opts=opts, **(switches or {})), "torch", opts.describe())
+    return Enhancer(model_name, partial(run, model, opts=opts, **(switches or {})), "torch", opts.describe(),
+                    per_image_inputs(model_name, model))

@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pad", choices=["square", "each"], default="square",
                    help="Zero-LEINR denoiser padding: the released square of side ceil(max(H,W)/32)*32, "
                         "or each side to its own multiple of 32 (cheaper for wide images)")
+    p.add_argument("--curves", choices=["adaptive", "released"], default="adaptive",
+                   help="Zero-LEINR: apply each branch's curves at the strength in [0,1] that its own training loss "
+                        "prefers for the photo (adaptive: well-lit photos are not washed out; LOLv1 images keep "
+                        "nearly all of it) or in full, as released")
     p.add_argument("--tile", type=int, default=FolderEnhancement.tile,
                    help=f"enhance in overlapping tiles of this size (0: automatic, {AUTO_TILE_SIZE}-pixel tiles "
                         f"for images over {AUTO_TILE_PIXELS // 2**20} MP; -1: never)")
@@ -59,9 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _switches(args, preset) -> dict:
     """The model's test-time switches: ICLR's from the flags, else the dataset preset's (else left out,
-    i.e. off); Zero-LEINR's denoiser padding."""
+    i.e. off); Zero-LEINR's denoiser padding and curve strength."""
     if args.model == "zero_leinr":
-        return {"square_pad": args.pad == "square"}
+        return {"square_pad": args.pad == "square", "adaptive_strength": args.curves == "adaptive"}
     from_preset = {"saturation_gain": preset.saturation_gain, "alpha": preset.alpha} if preset else {}
     given = {"saturation_gain": args.saturation, "alpha": args.alpha}
     return {**from_preset, **{k: v for k, v in given.items() if v is not None}}
@@ -74,7 +78,7 @@ def main(argv=None) -> int:
     preset = preset_from_args(args)
     if args.demo:
         try:
-            run_showcase(device=resolve_device(args.device))
+            run_showcase(args.curves == "adaptive", device=resolve_device(args.device))
         except (FileNotFoundError, ValueError) as err:
             print(f"error: {err} (the shipped weights belong in weights/: see README 'Weights')", file=sys.stderr)
             return 2

@@ -2,7 +2,8 @@
 
 Everything that can go wrong with the folders, the weights or the backend is reported as one line
 before any image is enhanced; a corrupt image is skipped with a message, and inputs that are not
-low-light photos are named in a note at the end (``bright_inputs``). Outputs are named by
+low-light photos are named in a note at the end (``bright_inputs``), unless the model adapts to each
+image (Zero-LEINR's adaptive curve strength, ``Enhancer.image_inputs``). Outputs are named by
 ``data.output_files`` (``<name>.png`` for ICLR, ``<name>_fused.png`` and ``<name>_denoised.png``
 for Zero-LEINR), in 8 bits as the model's released script saves them (``Enhancer.to_uint8``).
 """
@@ -36,8 +37,8 @@ class FolderEnhancement:
     (``tiled_inference.check_tiling``).
 
     ``switches``: ICLR ``saturation_gain`` and ``alpha`` (1.0 = off when left out); Zero-LEINR
-    ``square_pad`` (default: the model's). ``gt_dir``: ground truths (paired by name) for the
-    ``grid`` panels. ``backend``: ``auto`` or one of ``backend_choice.BACKENDS``; ``faithful``: the
+    ``square_pad`` and ``adaptive_strength`` (default: the model's). ``gt_dir``: ground truths
+    (paired by name) for the ``grid`` panels. ``backend``: ``auto`` or one of ``backend_choice.BACKENDS``; ``faithful``: the
     PyTorch fp32 reference path; ``fast``: each backend's faster, inexact mode (``backend_choice``).
     ``tile``: tile size, 0 for ``AUTO_TILE_SIZE`` above ``tiled_inference.AUTO_TILE_PIXELS``, -1 never;
     ``tile_overlap`` in pixels.
@@ -129,10 +130,10 @@ def enhance_folder(job: FolderEnhancement) -> int:
             tqdm.write(f"skipped: {err}", file=sys.stderr)
             failed += 1
             continue
-        if is_bright(image):
+        if is_bright(image) and enhancer.image_inputs is None:  # adaptive curves tone such photos down
             bright.append(path.name)
         if job.tile > 0 or (job.tile == 0 and needs_tiling(*image.shape[1:])):
-            outputs = tiled_apply(enhancer, image, job.tile_size, job.tile_overlap, progress=True)
+            outputs = tiled_apply(enhancer.for_image(image), image, job.tile_size, job.tile_overlap, progress=True)
         else:
             outputs = enhancer(image)
         for name, out in outputs.items():

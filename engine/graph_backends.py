@@ -1,9 +1,9 @@
 """Run an exported ONNX graph (``engine/onnx_export.py``) with ONNX Runtime or OpenVINO on the CPU.
 
-``load_graph(backend, path, threads)`` returns a callable mapping the (1,3,H,W) float32 NumPy
-input to the graph's outputs (a list of float32 arrays, in the order of ``enhancer.OUTPUTS``);
-``load_graph_enhancer`` wraps it as an ``Enhancer`` ((3,H,W) tensors in, named outputs out). Both
-backends run float32 with ``threads`` intra-op threads. OpenVINO is told so explicitly (on CPUs with
+``load_graph(backend, path, threads)`` returns a callable mapping the graph's float32 NumPy inputs
+(the (1,3,H,W) image; for Zero-LEINR also its (1,2) curve strength, ``onnx_export``) to the graph's
+outputs (a list of float32 arrays, in the order of ``enhancer.OUTPUTS``); ``load_graph_enhancer``
+wraps it as an ``Enhancer`` ((3,H,W) tensors in, named outputs out). Both backends run float32 with ``threads`` intra-op threads. OpenVINO is told so explicitly (on CPUs with
 native bf16 it would otherwise pick bf16); ``bf16=True`` (``eval.py --fast``) lets it: on such CPUs its
 convolutions and matrix products then run in bf16 (about 2x faster, outputs change at the 1e-3 level).
 ONNX Runtime's CPU provider has no such switch and stays float32.
@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from net.curve_strength import RELEASED_STRENGTH
+
 from .cpu_threads import threads_may_spin
 from .enhancer import Enhancer
 from .onnx_cache import compiled_blob_dir
-from .onnx_export import INPUT_NAME
 
 GRAPH_BACKENDS = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # backend -> Python package
 
@@ -62,8 +63,10 @@ class OnnxRuntimeGraph:
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if threads_may_spin() else "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def __call__(self, image: np.ndarray) -> list:
-        return self.session.run(None, {INPUT_NAME: image})
+    def __call__(self, *inputs: np.ndarray) -> list:
+        """The graph's outputs for its inputs, in the graph's order (the image first)."""
+        names = [i.name for i in self.session.get_inputs()]
+        return self.session.run(None, dict(zip(names, inputs, strict=True)))
 
 
 class OpenVinoGraph:
@@ -89,6 +92,7 @@ class OpenVinoGraph:
         self.requests = {}  # input shape -> infer request of the model compiled for it, oldest first
 
     def _request(self, shape: tuple):
+        """The infer request compiled for image inputs of ``shape`` (the other inputs have fixed shapes)."""
         if shape not in self.requests:
             if len(self.requests) >= self.MAX_SHAPES:
                 self.requests.pop(next(iter(self.requests)))
@@ -104,9 +108,10 @@ class OpenVinoGraph:
         for stale in blobs[self.MAX_SHAPES:]:
             stale.unlink(missing_ok=True)
 
-    def __call__(self, image: np.ndarray) -> list:
-        request = self._request(image.shape)
-        request.infer({0: image})
+    def __call__(self, *inputs: np.ndarray) -> list:
+        """The graph's outputs for its inputs, in the graph's order (the image first)."""
+        request = self._request(inputs[0].shape)
+        request.infer(dict(enumerate(inputs)))
         return [request.get_output_tensor(i).data.copy() for i in range(len(self.model.outputs))]
 
 
@@ -126,14 +131,22 @@ def load_graph(backend: str, path: Path, threads: int | None = None, bf16: bool 
     raise ValueError(f"unknown graph backend {backend!r}; choose one of {', '.join(GRAPH_BACKENDS)}")
 
 
+def _batch(t: torch.Tensor) -> np.ndarray:
+    """A tensor as a batch of one: float32 contiguous numpy on the CPU."""
+    return np.ascontiguousarray(t.unsqueeze(0).to("cpu", torch.float32).numpy())
+
+
 def load_graph_enhancer(backend: str, model_name: str, path: Path, threads: int | None = None,
-                        bf16: bool = False) -> Enhancer:
-    """The ONNX file ``path`` of model ``model_name``, run by ``backend``, as an ``Enhancer``
-    (the image is copied to the CPU as float32; the outputs are float32 CPU tensors)."""
+                        bf16: bool = False, image_inputs=None) -> Enhancer:
+    """The ONNX file ``path`` of model ``model_name``, run by ``backend``, as an ``Enhancer`` with
+    ``image_inputs`` (the image is copied to the CPU as float32; the outputs are float32 CPU tensors).
+    A Zero-LEINR run takes the curve ``strength`` (2,) of its graph (None: the released curves)."""
     graph = load_graph(backend, path, threads, bf16)
 
-    def run(image: torch.Tensor) -> tuple:
-        batch = np.ascontiguousarray(image.unsqueeze(0).to("cpu", torch.float32).numpy())
-        return tuple(torch.from_numpy(out[0]) for out in graph(batch))
+    def run(image: torch.Tensor, strength: torch.Tensor | None = None) -> tuple:
+        inputs = [_batch(image)]
+        if model_name == "zero_leinr":
+            inputs.append(_batch(RELEASED_STRENGTH if strength is None else strength))
+        return tuple(torch.from_numpy(out[0]) for out in graph(*inputs))
     precision = "bf16" if graph_precision(backend, bf16) == "bf16" else "fp32"
-    return Enhancer(model_name, run, backend, f"exported ONNX graph, {precision}")
+    return Enhancer(model_name, run, backend, f"exported ONNX graph, {precision}", image_inputs)

@@ -5,8 +5,11 @@ what ``engine.enhancer.torch_enhancer`` computes on the faithful fp32 path, padd
 
 - ``ICLRGraph``: ``enhanced`` (1,3,H,W) in [0,1] (reflect-pad bottom/right to a multiple of 8,
   at least 32, run, crop back, clamp); ``saturation_gain`` and ``alpha`` are constants of the graph.
-- ``ZeroLEINRGraph``: ``fused`` (1,3,H,W), the unclamped CPLEB output, and ``denoised``
-  (1,3,H,W) in [0,1]; the ENRB padding (square or each side) is fixed in the graph.
+- ``ZeroLEINRGraph``: also takes ``curve_strength`` (1,2) float32 in [0,1], the strength of the
+  curves of branch 1 and 2 (ones: the released curves; ``net.curve_strength`` chooses adaptive ones
+  outside the graph, from the whole image), and returns ``fused`` (1,3,H,W), the unclamped CPLEB
+  output, and ``denoised`` (1,3,H,W) in [0,1]; the ENRB padding (square or each side) is fixed in
+  the graph.
 
 ``export_onnx`` traces with ``torch.export`` (symbolic sizes; shape guards the tracer cannot
 prove become run-time checks instead of specialising the graph) and converts with
@@ -21,6 +24,7 @@ import torch
 from torch import nn
 
 from net import ICLR, ZeroLEINR
+from net.curve_strength import RELEASED_STRENGTH
 from net.iclr import padded_size
 from net.mafm import set_fused_mafm
 from net.padding import reflect_pad_bottom_right
@@ -29,6 +33,7 @@ from .enhancer import OUTPUTS
 
 OPSET = 20
 INPUT_NAME = "image"  # the outputs are named as the Enhancer names them (enhancer.OUTPUTS)
+STRENGTH_INPUT_NAME = "curve_strength"  # Zero-LEINR's second input
 MIN_EXPORT_SIDE = 2  # a 1-pixel side has no reflection; the exporter also treats sizes 0/1 as constants
 MAX_EXPORT_SIDE = 1 << 16
 
@@ -60,7 +65,8 @@ class ICLRGraph(nn.Module):
 
 
 class ZeroLEINRGraph(nn.Module):
-    """``ZeroLEINR.enhance`` with fixed ENRB padding: (1,3,H,W) in [0,1] -> ``(fused, denoised)``.
+    """``ZeroLEINR.enhance`` with fixed ENRB padding: image (1,3,H,W) in [0,1] and curve strength (1,2)
+    in [0,1] -> ``(fused, denoised)``.
 
     The model's own ``enhance`` runs, padding included (``net.zero_leinr.padded_size``). Takes
     ``model`` over: ``square_pad`` None keeps its setting (``ZeroLEINR.square_pad``), a bool replaces it.
@@ -77,8 +83,8 @@ class ZeroLEINRGraph(nn.Module):
         """The test-time switches fixed in this graph, defaults included."""
         return {"square_pad": self.model.square_pad}
 
-    def forward(self, image: torch.Tensor):
-        return self.model.enhance(image)
+    def forward(self, image: torch.Tensor, curve_strength: torch.Tensor):
+        return self.model.enhance(image, curve_strength)
 
 
 def inference_graph(model_name: str, model: nn.Module, switches: dict) -> nn.Module:
@@ -99,12 +105,16 @@ def export_onnx(model_name: str, model: nn.Module, switches: dict, path) -> Path
 
     graph = inference_graph(model_name, model, switches)
     example = (torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0)),)
-    height = torch.export.Dim("height", min=MIN_EXPORT_SIDE, max=MAX_EXPORT_SIDE)
-    width = torch.export.Dim("width", min=MIN_EXPORT_SIDE, max=MAX_EXPORT_SIDE)
+    dims = {2: torch.export.Dim("height", min=MIN_EXPORT_SIDE, max=MAX_EXPORT_SIDE),
+            3: torch.export.Dim("width", min=MIN_EXPORT_SIDE, max=MAX_EXPORT_SIDE)}
+    dynamic_shapes, input_names = (dims,), [INPUT_NAME]
+    if model_name == "zero_leinr":
+        example += (RELEASED_STRENGTH.unsqueeze(0),)
+        dynamic_shapes, input_names = (dims, None), [INPUT_NAME, STRENGTH_INPUT_NAME]
     with torch.no_grad():
-        program = torch.export.export(graph, example, dynamic_shapes=({2: height, 3: width},), strict=False,
+        program = torch.export.export(graph, example, dynamic_shapes=dynamic_shapes, strict=False,
                                       prefer_deferred_runtime_asserts_over_guards=True)
-        onnx_program = torch.onnx.export(program, example, dynamo=True, opset_version=OPSET, input_names=[INPUT_NAME],
+        onnx_program = torch.onnx.export(program, example, dynamo=True, opset_version=OPSET, input_names=input_names,
                                          output_names=list(OUTPUTS[model_name].names), optimize=True, verbose=False)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

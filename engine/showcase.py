@@ -7,6 +7,8 @@ from tqdm import tqdm
 from data.image_io import read_image, save_image
 from data.options import PRESETS
 from data.pairing import pair_folders
+from net import ZeroLEINR
+
 from .checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
 from .enhancer import torch_enhancer
 from .metrics import measure_pairs
@@ -23,17 +25,18 @@ def _table(rows: dict) -> str:
     return "\n".join(lines)
 
 
-def run_showcase(pairs_dir: Path = DEMO_PAIRS, output_dir: Path = Path("output/demo"), device="cpu",
-                 weights: dict = SHIPPED_WEIGHTS, say=print) -> None:
-    """Enhance every ``<pairs_dir>/low`` image with ICLR (LOLv1 test-time switches) and Zero-LEINR,
-    write ``<output_dir>/{iclr,zero_leinr}/<name>.png`` and ``<output_dir>/grid/<name>.png``
-    (input | ICLR | Zero-LEINR | ground truth), and print PSNR/SSIM of the input and of both models."""
+def run_showcase(adaptive_strength: bool, pairs_dir: Path = DEMO_PAIRS, output_dir: Path = Path("output/demo"),
+                 device="cpu", weights: dict = SHIPPED_WEIGHTS, say=print) -> None:
+    """Enhance every ``<pairs_dir>/low`` image with ICLR (LOLv1 test-time switches) and Zero-LEINR
+    (``adaptive_strength``: ``ZeroLEINR``'s, ``eval.py --curves``), write
+    ``<output_dir>/{iclr,zero_leinr}/<name>.png`` and ``<output_dir>/grid/<name>.png`` (input | ICLR |
+    Zero-LEINR | ground truth), and print PSNR/SSIM of the input and of both models."""
     pairs = pair_folders(pairs_dir / "low", pairs_dir / "high")
     lol = PRESETS["lol_v1"]
     enhancers = {"ICLR": torch_enhancer("iclr", load_iclr_weights(weights["iclr"]).to(device),
                                         {"saturation_gain": lol.saturation_gain, "alpha": lol.alpha}),
-                 "Zero-LEINR (denoised)": torch_enhancer("zero_leinr",
-                                                         load_zero_leinr_weights(weights["zero_leinr"]).to(device))}
+                 "Zero-LEINR (denoised)": torch_enhancer("zero_leinr", load_zero_leinr_weights(
+                     weights["zero_leinr"], ZeroLEINR(adaptive_strength=adaptive_strength)).to(device))}
     folders = {"ICLR": output_dir / "iclr", "Zero-LEINR (denoised)": output_dir / "zero_leinr"}
     for low, high in tqdm(pairs, desc="enhance", leave=False):
         image = read_image(low)

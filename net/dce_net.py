@@ -28,20 +28,32 @@ class DCENet(nn.Module):
         self.e_conv7 = nn.Conv2d(2 * f, 3 * NUM_ITERATIONS, 3, 1, 1, bias=True)
         init_dce_weights_(self)
 
-    def forward(self, x: torch.Tensor):
+    def curve_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """The LE curves the network predicts for x (B,3,H,W) in [0,1] -> (B,24,H,W) in (-1,1)."""
         x1 = self.relu(self.e_conv1(x))
         x2 = self.relu(self.e_conv2(x1))
         x3 = self.relu(self.e_conv3(x2))
         x4 = self.relu(self.e_conv4(x3))
         x5 = self.relu(self.e_conv5(torch.cat([x3, x4], 1)))
         x6 = self.relu(self.e_conv6(torch.cat([x2, x5], 1)))
-        curves = torch.tanh(self.e_conv7(torch.cat([x1, x6], 1)))
-        mid = x
-        for k, r in enumerate(torch.split(curves, 3, dim=1)):
-            x = x + r * (torch.pow(x, 2) - x)
-            if k == 3:
-                mid = x
-        return mid, x, curves
+        return torch.tanh(self.e_conv7(torch.cat([x1, x6], 1)))
+
+    def forward(self, x: torch.Tensor):
+        curves = self.curve_maps(x)
+        mid, enhanced = apply_le_curves(x, curves)
+        return mid, enhanced, curves
+
+
+def apply_le_curves(x: torch.Tensor, curves: torch.Tensor):
+    """The 8 curve steps ``x <- x + r_k * (x^2 - x)`` on x (B,3,H,W) with curves (B,24,H,W) ->
+    ``(mid, enhanced)``, the image after 4 and after 8 steps (B,3,H,W). With every ``r_k`` in [-1,1]
+    each step maps [0,1] onto [0,1], monotonically."""
+    mid = x
+    for k, r in enumerate(torch.split(curves, 3, dim=1)):
+        x = x + r * (torch.pow(x, 2) - x)
+        if k == 3:
+            mid = x
+    return mid, x
 
 
 @torch.no_grad()

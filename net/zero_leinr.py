@@ -2,12 +2,13 @@
 
 Weight files (reading, writing, ``module.`` prefixes) are ``engine.checkpoint``'s business; this
 file only builds the network."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
 
-from .dce_net import DCENet
+from .curve_strength import choose_branch_strengths
+from .dce_net import DCENet, apply_le_curves
 from .n2n_unet import DOWNSCALE, N2NUNet
 from .padding import reflect_pad_bottom_right
 from .rgb_fusion import magnitude_direction_fusion
@@ -38,19 +39,36 @@ class ZeroLEINR(nn.Module):
     ``forward(x)``: x (B,3,H,W) RGB in [0,1], any H, W -> denoised (B,3,H,W) in [0,1]
     (the released inference path). ``square_pad`` picks the ENRB padding (see ``padded_size``)
     for every call; it is the one place that choice is made (``eval.py --pad``, ``train.py --pad``).
+    ``adaptive_strength`` (default off, as released) applies each branch's curves at the strength
+    ``net.curve_strength`` chooses for the image whenever no strength is passed (``eval.py --curves``).
     """
 
-    def __init__(self, square_pad: bool = True):
+    def __init__(self, square_pad: bool = True, adaptive_strength: bool = False):
         super().__init__()
         self.enhancer_b1 = DCENet()
         self.enhancer_b2 = DCENet()
         self.denoiser = N2NUNet()
         self.square_pad = square_pad
+        self.adaptive_strength = adaptive_strength
 
-    def fuse(self, x: torch.Tensor) -> torch.Tensor:
-        """Both branches on x (B,3,H,W) in [0,1] and their fusion -> (B,3,H,W) float, unclamped."""
-        _, e1, _ = self.enhancer_b1(x)
-        _, e2, _ = self.enhancer_b2(x)
+    def choose_strength(self, x: torch.Tensor) -> torch.Tensor:
+        """The adaptive curve strength of both branches for x (B,3,H,W) in [0,1] -> (B,2) in [0,1]."""
+        return choose_branch_strengths((self.enhancer_b1, self.enhancer_b2), x)
+
+    def fuse(self, x: torch.Tensor, strength: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Both branches on x (B,3,H,W) in [0,1] and their fusion -> (B,3,H,W) float, unclamped.
+
+        ``strength`` (B,2) in [0,1] scales the curves of branch 1 and 2 (ones: the released curves,
+        bit for bit); None: ``choose_strength(x)`` with ``adaptive_strength``, else the released curves."""
+        if strength is None and self.adaptive_strength:
+            strength = self.choose_strength(x)
+        if strength is None:
+            _, e1, _ = self.enhancer_b1(x)
+            _, e2, _ = self.enhancer_b2(x)
+        else:
+            s1, s2 = strength.to(x.dtype)[:, :, None, None, None].unbind(1)
+            e1 = apply_le_curves(x, s1 * self.enhancer_b1.curve_maps(x))[1]
+            e2 = apply_le_curves(x, s2 * self.enhancer_b2.curve_maps(x))[1]
         return magnitude_direction_fusion(e1, e2)
 
     def denoise(self, fused: torch.Tensor) -> torch.Tensor:
@@ -60,9 +78,10 @@ class ZeroLEINR(nn.Module):
         padded = reflect_pad_bottom_right(quantize_uint8(fused), *padded_size(h, w, self.square_pad))
         return self.denoiser(padded)[:, :, :h, :w].clamp(0.0, 1.0)
 
-    def enhance(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """-> ``(fused, denoised)``: the unclamped fused image (saved as ``*_fused``) and the output."""
-        fused = self.fuse(x)
+    def enhance(self, x: torch.Tensor, strength: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """-> ``(fused, denoised)``: the unclamped fused image (saved as ``*_fused``) and the output;
+        ``strength`` as for ``fuse``."""
+        fused = self.fuse(x, strength)
         return fused, self.denoise(fused)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

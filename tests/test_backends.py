@@ -73,19 +73,23 @@ def test_iclr_graph_matches_faithful_path(iclr_graph, backend):
 
 
 @pytest.mark.parametrize("backend", list(GRAPH_BACKENDS))
-@pytest.mark.parametrize("square_pad", [True, False])
-def test_zero_leinr_graph_matches_faithful_path(zero_leinr_graphs, backend, square_pad):
+@pytest.mark.parametrize("square_pad, strength", [(True, None), (False, None), (True, (0.45, 0.8))])
+def test_zero_leinr_graph_matches_faithful_path(zero_leinr_graphs, backend, square_pad, strength):
+    """The graph's curve-strength input (None: the released ones) acts as ``ZeroLEINR.enhance``'s."""
     model, paths = zero_leinr_graphs
     dims = _dims(paths[square_pad])
     assert dims[:2] == [1, 3] and all(isinstance(d, str) for d in dims[2:])  # symbolic height and width
     enhance = load_graph_enhancer(backend, "zero_leinr", paths[square_pad])
     reference = copy.deepcopy(model)
     reference.square_pad = square_pad  # the model's padding mode is its attribute
+    inputs = {} if strength is None else {"strength": torch.tensor(strength)}
     for seed, (h, w) in enumerate(SIZES):
         x = _image(h, w, seed)
         with torch.no_grad():
-            fused_ref, denoised_ref = reference.enhance(x[None])
-        fused, denoised = enhance(x).values()
+            fused_ref, denoised_ref = reference.enhance(x[None], *[s[None] for s in inputs.values()])
+            if strength is not None:  # a strength the graph would ignore could not pass
+                assert (reference.enhance(x[None])[0] - fused_ref).abs().max() > 1e-3
+        fused, denoised = enhance(x, **inputs).values()
         assert fused.shape == denoised.shape == (3, h, w)
         assert (fused - fused_ref[0]).abs().max().item() < 1e-4
         assert (denoised - denoised_ref[0]).abs().max().item() < 1e-4
@@ -127,9 +131,9 @@ SIGNAL_AFTER_TWO_GRAPHS = """
 import os, signal, sys
 import numpy as np
 from engine.graph_backends import load_graph
-image = np.zeros((1, 3, 16, 24), np.float32)
+image, strength = np.zeros((1, 3, 16, 24), np.float32), np.ones((1, 2), np.float32)
 first, second = load_graph("openvino", sys.argv[1], 1), load_graph("openvino", sys.argv[1], 1)
-first(image), second(image)
+first(image, strength), second(image, strength)
 del first  # freed in the order they were made, not the reverse
 del second
 signal.signal(signal.SIGUSR1, lambda *_: print("handled"))
