@@ -2,7 +2,6 @@
 input at 0, a choice from the branches' own losses, made once per image for all of its tiles."""
 from pathlib import Path
 
-import pytest
 import torch
 
 from data.image_io import read_image
@@ -76,8 +75,7 @@ def test_shipped_zero_leinr_keeps_dark_inputs_and_tones_down_well_lit_ones():
     assert (adaptive(bright)["denoised"].mean() - bright.mean()).abs() < 0.15
 
 
-@pytest.mark.parametrize("tile, overlap", [(96, 32)])
-def test_tiles_share_the_strength_chosen_on_the_whole_image(tile, overlap):
+def test_tiles_share_the_strength_chosen_on_the_whole_image(tile=96, overlap=32):
     """A photo half dark, half well lit, in tiles: each tile is enhanced at the whole image's strength
     (the curve branches see 7 pixels around each one, well within a quarter of the overlap, so the tiled
     fused image equals the whole one); each tile choosing its own would differ."""
