@@ -12,11 +12,13 @@ cache as ``eval.py --backend onnxruntime|openvino`` (exported there on first use
 """
 import engine.cpu_threads  # noqa: F401  (first: the OpenMP wait policy must be set before torch loads)
 import argparse
-import shutil
+import os
 import sys
 from pathlib import Path
 
+from data.atomic_file import atomic_write
 from engine.checkpoint import load_iclr_weights, load_zero_leinr_weights
+from engine.command_line import positive_float
 from engine.enhancer import OUTPUTS
 from engine.onnx_cache import cached_onnx
 from engine.onnx_export import OPSET
@@ -29,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ICLR: a state_dict file; Zero-LEINR: a folder with the three released files or one combined file")
     p.add_argument("--onnx", required=True, help="the ONNX file to write")
     p.add_argument("--overwrite", action="store_true", help="replace --onnx if it exists")
-    p.add_argument("--saturation", type=float, help="ICLR: saturation gain of the inverse HVI (default 1.0 = off)")
-    p.add_argument("--alpha", type=float, help="ICLR: output scale of the inverse HVI (default 1.0 = off)")
+    p.add_argument("--saturation", type=positive_float,
+                   help="ICLR: saturation gain of the inverse HVI (default 1.0 = off)")
+    p.add_argument("--alpha", type=positive_float, help="ICLR: output scale of the inverse HVI (default 1.0 = off)")
     p.add_argument("--pad", choices=["square", "each"],
                    help="Zero-LEINR denoiser padding (default: square, as released; see eval.py --pad)")
     return p
@@ -54,7 +57,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     switches = _switches(args, parser)
     out = Path(args.onnx)
-    if out.exists() and not args.overwrite:
+    if out.is_dir():
+        print(f"error: --onnx {out} is a folder; name the file to write (e.g. {out / (args.model + '.onnx')})",
+              file=sys.stderr)
+        return 2
+    if os.path.lexists(out) and not args.overwrite:  # a link to nothing is the user's too
         print(f"error: {out} exists; pass --overwrite to replace it", file=sys.stderr)
         return 2
     try:
@@ -67,8 +74,15 @@ def main(argv=None) -> int:
         print(f"error: exporting to ONNX needs the Python package '{err.name}' (pip install -r requirements.txt)",
               file=sys.stderr)
         return 2
-    out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(graph, out)
+    if out.resolve() == graph.resolve():
+        print(f"error: --onnx {out} is the cache's own copy of the graph; write it outside {graph.parent}",
+              file=sys.stderr)
+        return 2
+    try:
+        atomic_write(out, lambda f: f.write(graph.read_bytes()))  # a link at --onnx is replaced, not written through
+    except OSError as err:
+        print(f"error: cannot write {out}: {err.strerror}", file=sys.stderr)
+        return 2
     inputs = "image (1,3,H,W)" + (", curve_strength (1,2)" if args.model == "zero_leinr" else "")
     print(f"wrote {out} (ONNX opset {OPSET}, inputs {inputs}, outputs {', '.join(OUTPUTS[args.model].names)})")
     return 0

@@ -1,7 +1,7 @@
 """Train ICLR (spec §5) or Zero-LEINR (its spec §4, §6).
 
     python train.py --lol_v1                        # ICLR, the released recipe; also --lolv2_real / --lolv2_syn
-    python train.py --lol_v1 --recipe cpu           # the recipe sized for 2 CPU cores (README "Weights")
+    python train.py --lol_v1 --recipe cpu           # the recipe sized for 2 CPU cores (docs/weights.md)
     python train.py --demo                          # ICLR, a few CPU iterations on the bundled demo/ pairs
     python train.py --train_dirs=DIR --val_input_dirs=DIR --val_gt_dirs=DIR --test_dirs=DIR   # Zero-LEINR
     python train.py --model zero_leinr --lol_v1     # Zero-LEINR on our485/low, validated on eval15
@@ -21,9 +21,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from data.atomic_file import atomic_write_text
 from data.options import DEFAULT_DATA_ROOT, add_dataset_arguments, preset_from_args
-from engine.checkpoint import TRAINING_STATE_FILE
-from engine.command_line import CommandLineParser, non_negative_int, positive_int
+from engine.checkpoint import TRAINING_STATE_FILE, CheckpointWriteError, load_training_state
+from engine.command_line import (EXIT_INTERRUPTED, CommandLineParser, non_negative_float, non_negative_int,
+                                 positive_float, positive_int)
 from engine.distributed import DistributedContext, init_distributed
 from engine.enhancer import OUTPUTS
 from engine.folder_enhancement import FolderEnhancement, enhance_folder, output_suffixes
@@ -31,8 +33,10 @@ from engine.folder_measurement import measure_folder
 from engine.iclr_trainer import ICLRTrainConfig, NonFiniteLossError, train_iclr
 from engine.metrics import LPIPSMetric
 from engine.performance import PerformanceOptions
-from engine.recipes import RECIPES, layered
+from engine.recipes import RECIPES, SCRATCH_RECIPES, layered
+from engine.resume_settings import check_resume_settings
 from engine.run_outputs import check_run_outputs, gpu_sized_warning, interrupted_message
+from engine.training_loop import last_good_state
 from engine.zero_leinr_trainer import TooManyNonFiniteSteps, ZeroLEINRTrainConfig, train_zero_leinr
 from loss import PretrainedWeightsUnavailable
 
@@ -62,9 +66,9 @@ def build_parser() -> CommandLineParser:
     p.set_defaults(data_root=None)
     p.add_argument("--model", choices=list(CONFIGS), help="default: zero_leinr when --train_dirs is given, else iclr")
     p.add_argument("--recipe", choices=list(RECIPES["iclr"]), default="released",
-                   help="named preset under the flags: released (default), cpu (2 CPU cores, README 'Weights'), demo")
+                   help="named preset under the flags: released (default), cpu (2 CPU cores, docs/weights.md), demo")
     p.add_argument("--demo", action="store_true", help="= --recipe demo: train briefly on demo/, no downloads")
-    p.add_argument("--lr", type=float, help="ICLR: peak lr; Zero-LEINR: enhancer lr " + _both("lr"))
+    p.add_argument("--lr", type=positive_float, help="ICLR: peak lr; Zero-LEINR: enhancer lr " + _both("lr"))
     p.add_argument("--threads", dest="workers", type=non_negative_int,
                    help="DataLoader worker processes reading the training images (0: the training process reads "
                         "them; not a CPU thread count) " + _both("workers"))
@@ -102,8 +106,8 @@ def build_parser() -> CommandLineParser:
                       help="validate and save weights every N epochs " + _default("iclr", "snapshots"))
     for name, what in (("L2_weight", "L1"), ("D_weight", "SSIM loss"), ("E_weight", "edge loss"),
                        ("P_weight", "VGG perceptual loss (0: no VGG needed)"), ("HVI_weight", "HVI-space loss")):
-        iclr.add_argument(f"--{name}", type=float, help=f"{what} weight {_default('iclr', name)}")
-    iclr.add_argument("--CCL_weight", "--CCl_weight", dest="CCL_weight", type=float,
+        iclr.add_argument(f"--{name}", type=non_negative_float, help=f"{what} weight {_default('iclr', name)}")
+    iclr.add_argument("--CCL_weight", "--CCl_weight", dest="CCL_weight", type=non_negative_float,
                       help="covariance correction loss weight " + _default("iclr", "CCL_weight"))
     iclr.add_argument("--ccl_channel_roles", choices=["code", "paper"], help=_default("iclr", "ccl_channel_roles"))
     iclr.add_argument("--cache_images", action="store_true", default=None,
@@ -120,31 +124,39 @@ def build_parser() -> CommandLineParser:
     zero.add_argument("--test_dirs", help="after training, enhance this folder (or its LOL_dataset/eval15/low)")
     zero.add_argument("--patch_size", type=positive_int,
                       help="training images are resized to this square " + _default("zero_leinr", "patch_size"))
-    zero.add_argument("--weight_decay", type=float, help="enhancer Adam weight decay " +
+    zero.add_argument("--weight_decay", type=non_negative_float, help="enhancer Adam weight decay " +
                       _default("zero_leinr", "weight_decay"))
-    zero.add_argument("--grad_clip", type=float, help="enhancer gradient-norm clip " + _default("zero_leinr", "grad_clip"))
-    zero.add_argument("--lr_n2n", type=float, help="denoiser lr " + _default("zero_leinr", "lr_n2n"))
-    zero.add_argument("--denoiser_init_scale", type=float,
+    zero.add_argument("--grad_clip", type=positive_float,
+                      help="enhancer gradient-norm clip " + _default("zero_leinr", "grad_clip"))
+    zero.add_argument("--lr_n2n", type=positive_float, help="denoiser lr " + _default("zero_leinr", "lr_n2n"))
+    zero.add_argument("--denoiser_init_scale", type=positive_float,
                       help="scale of the denoiser's Kaiming-normal init weights, for a run not started from "
                            "--init_weights " + _default("zero_leinr", "denoiser_init_scale"))
-    zero.add_argument("--gamma", type=float, help="denoiser MultiStepLR factor " + _default("zero_leinr", "gamma"))
+    zero.add_argument("--gamma", type=positive_float,
+                      help="denoiser MultiStepLR factor " + _default("zero_leinr", "gamma"))
     zero.add_argument("--noisetype", help="poisson5_50, gauss25, gauss5_50, poisson30, mix... " +
                       _default("zero_leinr", "noisetype"))
     zero.add_argument("--clamp_noisy_input", action="store_true", default=None,
                       help="clamp the noisy training input to [0,1] (a fix; released: unclamped)")
-    zero.add_argument("--well_exposure", type=float, help=_default("zero_leinr", "well_exposure"))
-    zero.add_argument("--brighten_max", type=float,
+    zero.add_argument("--well_exposure", type=positive_float, help=_default("zero_leinr", "well_exposure"))
+    zero.add_argument("--brighten_max", type=positive_float,
                       help="multiply each training image by a gain drawn log-uniformly from [1, this] (1: off, "
                            "as released) " + _default("zero_leinr", "brighten_max"))
-    zero.add_argument("--Lambda1", dest="lambda1", type=float, help=_default("zero_leinr", "lambda1"))
-    zero.add_argument("--Lambda2", dest="lambda2", type=float, help=_default("zero_leinr", "lambda2"))
-    zero.add_argument("--increase_ratio", type=float, help=_default("zero_leinr", "increase_ratio"))
+    zero.add_argument("--Lambda1", dest="lambda1", type=non_negative_float, help=_default("zero_leinr", "lambda1"))
+    zero.add_argument("--Lambda2", dest="lambda2", type=non_negative_float, help=_default("zero_leinr", "lambda2"))
+    zero.add_argument("--increase_ratio", type=non_negative_float, help=_default("zero_leinr", "increase_ratio"))
     zero.add_argument("--pad", choices=["square", "each"], help="denoiser padding at validation (default square)")
     zero.add_argument("--max_nonfinite_steps", type=positive_int,
                       help="stop after this many iterations in a row with non-finite values (their updates are "
                            "skipped) " + _default("zero_leinr", "max_nonfinite_steps"))
     zero.add_argument("--weights_dir", help="best weights, the three released files (default <run_dir>/best)")
     return p
+
+
+def _flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """The flag that sets each config field (``crop_size``: ``--cropSize``), for messages naming settings."""
+    names = {action.dest: action.option_strings[0] for action in parser._actions if action.option_strings}
+    return {**names, "square_pad": names["pad"], "performance": "/".join(names[k] for k in ("perf", "amp", "compile"))}
 
 
 def _resolved(args, model: str) -> dict:
@@ -195,9 +207,8 @@ def _announce(cfg, model: str, recipe: str, ctx: DistributedContext, say) -> Non
     say(f"{'ICLR' if model == 'iclr' else 'Zero-LEINR'} on {ctx.device} x{ctx.world_size}, recipe {recipe}: "
         + ", ".join(f"{k}={v}" for k, v in settings.items()))
     if ctx.is_main:
-        Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
-        (Path(cfg.run_dir) / "config.json").write_text(
-            json.dumps({"model": model, "recipe": recipe, **settings}, indent=1) + "\n")
+        atomic_write_text(Path(cfg.run_dir) / "config.json",
+                          json.dumps({"model": model, "recipe": recipe, **settings}, indent=1) + "\n")
 
 
 def _run_iclr(cfg: ICLRTrainConfig, values: dict, ctx: DistributedContext, say) -> dict:
@@ -279,7 +290,12 @@ def main(argv=None) -> int:
     try:
         cfg = _config(model, values, preset, ctx)
         state_path = Path(cfg.run_dir) / TRAINING_STATE_FILE
-        check_run_outputs(cfg, overwrite=bool(values.get("overwrite")))
+        check_run_outputs(cfg, overwrite=bool(values.get("overwrite")),
+                          scratch=RECIPES[model][recipe]["run_dir"] if recipe in SCRATCH_RECIPES else None)
+        if cfg.resume:  # before config.json is written: a refused resume leaves the run's own
+            for note in check_resume_settings(cfg, load_training_state(cfg.resume, model, "cpu").get("config"),
+                                              cfg.resume, _flag_names(parser)):
+                say(note)
         if warning := gpu_sized_warning(cfg, ctx.device):
             say(warning)
         _announce(cfg, model, recipe, ctx, say)
@@ -293,9 +309,12 @@ def main(argv=None) -> int:
     except (NonFiniteLossError, TooManyNonFiniteSteps) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except CheckpointWriteError as err:
+        print(f"error: {err}; the last good state is {last_good_state(state_path)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(interrupted_message(state_path), file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
         ctx.close()

@@ -43,13 +43,13 @@ import statistics
 import sys
 import time
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from data.atomic_file import atomic_write_text
 from engine.backend_choice import graph_enhancer
 from engine.command_line import parse_size
 from engine.device import resolve_device
@@ -503,8 +503,7 @@ def main(argv=None) -> str:
         *body])
     print(report)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(report + "\n")
+        atomic_write_text(args.out, report + "\n")
     return report
 
 

@@ -25,6 +25,7 @@ import sys
 import time
 
 from bench import cpu_description
+from data.atomic_file import atomic_write_text
 
 ROWS = (  # label, wait policy, threads of the measured process, threads of the second process (None: alone)
     ("alone (train.py default)", "PASSIVE", 2, None),
@@ -140,8 +141,7 @@ def main(argv=None) -> str:
         print(row, flush=True)
     report = "\n".join(lines) + "\n"
     if args.out:
-        with open(args.out, "w") as f:
-            f.write(report)
+        atomic_write_text(args.out, report)
     return report
 
 

@@ -44,15 +44,23 @@ def check_output_folder(output_dir: Path, source_dirs: list[Path], subfolders: l
                                         f"another --output_dir")
 
 
-def require_writable_folder(folder: Path) -> None:
-    """Create ``folder`` (and its parents) and write and delete a probe file in it; raise
-    ``OutputFolderError`` naming it if it is a file or cannot be written."""
-    if folder.exists() and not folder.is_dir():
-        raise OutputFolderError(f"output folder {folder} is a file: choose another --output_dir")
+def folder_write_error(folder: Path) -> OSError | None:
+    """Create ``folder`` (and its parents) and write and delete a probe file in it; the error that
+    stopped it, or None when ``folder`` can be written."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
+        return error
+    return None
+
+
+def require_writable_folder(folder: Path) -> None:
+    """Raise ``OutputFolderError`` naming ``folder`` if it is a file or cannot be written
+    (``folder_write_error``; created if missing)."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputFolderError(f"output folder {folder} is a file: choose another --output_dir")
+    if error := folder_write_error(folder):
         raise OutputFolderError(f"cannot write into output folder {folder} ({error.strerror or error}): "
-                                f"choose another --output_dir") from None
+                                f"choose another --output_dir")

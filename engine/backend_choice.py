@@ -50,7 +50,8 @@ def backend_candidates(requested: str, device: torch.device, faithful: bool = Fa
 def graph_enhancer(backend: str, model_name: str, model: torch.nn.Module, switches: dict, log=None,
                    bf16: bool = False) -> Enhancer:
     """``model`` with ``switches`` through its cached ONNX graph (exported on first use) run by ``backend``
-    (``bf16``: OpenVINO may compute in bf16, ``engine.graph_backends``).
+    (``bf16``: OpenVINO may compute in bf16, ``engine.graph_backends``); images with a side too short
+    for the graph take the faithful PyTorch path on the CPU.
 
     Raises ``BackendUnavailable`` when the backend or the exporter packages are missing.
     """
@@ -60,8 +61,8 @@ def graph_enhancer(backend: str, model_name: str, model: torch.nn.Module, switch
     except ImportError as err:
         raise BackendUnavailable(f"exporting to ONNX needs the Python package '{err.name}' "
                                  f"(pip install -r requirements.txt)") from None
-    return load_graph_enhancer(backend, model_name, path, bf16=bf16,
-                               image_inputs=per_image_inputs(model_name, model))
+    return load_graph_enhancer(backend, model_name, path, bf16=bf16, image_inputs=per_image_inputs(model_name, model),
+                               small_images=torch_enhancer(model_name, model.cpu(), switches))
 
 
 def choose_enhancer(candidates: tuple, model_name: str, model: torch.nn.Module, switches: dict,

@@ -5,7 +5,7 @@ on the DICM, LIME and MEF photos, most of them dark) and, applied as released, b
 are given: a photo that is already well lit comes out over-bright or washed out. Of the 90 unpaired
 photos (measured on 160x220 copies), those with a mean above ``BRIGHT_INPUT_MEAN`` come out at means
 of 0.68-0.95 with the shipped Zero-LEINR's released curves (``eval.py --curves released``) and
-0.48-0.85 with the shipped ICLR (why: README 'Weights'). Zero-LEINR's adaptive curve strength (the
+0.48-0.85 with the shipped ICLR (why: docs/weights.md). Zero-LEINR's adaptive curve strength (the
 default, ``net.curve_strength``) tones such photos down, so they are named only for the other paths.
 """
 import torch
@@ -25,4 +25,4 @@ def bright_inputs_note(names: list[str], total: int) -> str | None:
         return None
     shown = ", ".join(names[:NAMES_SHOWN]) + (f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else "")
     return (f"{len(names)} of {total} inputs are not low-light (mean brightness above {BRIGHT_INPUT_MEAN}): "
-            f"{shown}; the models are trained on dark photos and brighten these further (README 'Weights')")
+            f"{shown}; the models are trained on dark photos and brighten these further (docs/weights.md)")

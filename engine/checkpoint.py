@@ -3,14 +3,15 @@ that say what a file is, ICLR's state dict, Zero-LEINR's weight folder written a
 the resumable ``last.pth`` of ``train.py``."""
 import re
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
+from data.atomic_file import atomic_save
 from net import ICLR, ZeroLEINR
 from net.zero_leinr import RELEASED_WEIGHT_FILES
 
-from .atomic_file import atomic_save
 from .checkpoint_kind import (TRAINING_STATE_OF, CheckpointKind, describe_mismatch, identify, is_state_dict,
                               shape_mismatches)
 from .weight_set import MixedWeightSetError, check_weight_set, write_weight_set
@@ -39,6 +40,24 @@ TRAINING_STATE_FILE = "last.pth"
 class CheckpointError(ValueError):
     """A weights or training-state file that cannot be used as asked; the message is one line naming
     the file, what it is, and what to pass instead."""
+
+
+class CheckpointWriteError(OSError):
+    """A weights file or training state that could not be written (a full disk, ...); the message is one line
+    naming it and why. The file it was to replace is intact: every write is atomic."""
+
+
+@contextmanager
+def _writing(path):
+    """Raise a failed write of ``path`` as a ``CheckpointWriteError``: an ``OSError`` (``errno.ENOSPC``: "No
+    space left on device"), or the ``RuntimeError`` torch.save's zip writer raises for a short write."""
+    try:
+        yield
+    except OSError as error:
+        raise CheckpointWriteError(f"cannot write {error.filename or path}: {error.strerror or error}") from error
+    except RuntimeError as error:
+        raise CheckpointWriteError(f"cannot write {path}: the write stopped part-way, most likely for lack of disk "
+                                   f"space (PyTorch: {str(error).strip().splitlines()[0]})") from error
 
 
 def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict:
@@ -164,7 +183,8 @@ def load_zero_leinr_weights(path, model: ZeroLEINR | None = None) -> ZeroLEINR:
 
 def save_iclr_weights(model: ICLR, path) -> Path:
     """ICLR's plain state dict (the layout of the authors' ``best.pth``), written atomically to ``path``."""
-    atomic_save(model.state_dict(), path)
+    with _writing(path):
+        atomic_save(model.state_dict(), path)
     return Path(path)
 
 
@@ -172,8 +192,9 @@ def save_zero_leinr_weights(model: ZeroLEINR, folder) -> Path:
     """The three networks as separate plain state dicts (the released layout, ``RELEASED_WEIGHT_FILES``) in
     ``folder``, written as one set with a ``manifest.json`` of their hashes (``engine.weight_set``); the
     one way this project writes Zero-LEINR weights."""
-    return write_weight_set(folder, {file: getattr(model, name).state_dict()
-                                     for name, file in RELEASED_WEIGHT_FILES.items()})
+    with _writing(folder):
+        return write_weight_set(folder, {file: getattr(model, name).state_dict()
+                                         for name, file in RELEASED_WEIGHT_FILES.items()})
 
 
 def load_training_state(path, model_name: str, device: str | torch.device) -> dict:
@@ -211,5 +232,7 @@ def load_training_state(path, model_name: str, device: str | torch.device) -> di
 
 def save_training_state(state: dict, path) -> None:
     """A training state (``last.pth``: ``{"model": state dict, ...}`` with the entries ``TRAINING_STATE_KEYS``
-    names) written atomically to ``path``: a kill leaves the previous state whole."""
-    atomic_save(state, path)
+    names) written atomically to ``path``: a kill or a full disk (``CheckpointWriteError``) leaves the previous
+    state whole."""
+    with _writing(path):
+        atomic_save(state, path)

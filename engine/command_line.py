@@ -1,8 +1,11 @@
-"""Command-line parsing shared by the scripts: negative numbers as option values, checked integer and size types."""
+"""Command-line parsing shared by the scripts: negative numbers as option values, checked integer, number and
+size types, the exit code after Ctrl-C."""
 import argparse
+import math
 import re
 import sys
 
+EXIT_INTERRUPTED = 130  # the exit code after Ctrl-C (128 + SIGINT, as shells report it)
 _NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$", re.IGNORECASE)
 
 
@@ -41,6 +44,32 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0 (counts where 0 means "off")."""
     return _int_at_least(0, text)
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (learning rates, gains and scales; never nan or inf)."""
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0 (loss weights and decays, where 0 turns the term off)."""
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text!r}")
+    return value
 
 
 def parse_size(text: str) -> tuple[int, int]:

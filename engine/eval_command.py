@@ -13,10 +13,11 @@ from data.options import add_dataset_arguments, preset_from_args
 
 from .backend_choice import AUTO, BACKENDS, CPU_AUTO_ORDER, BackendRequestError
 from .checkpoint import SHIPPED_WEIGHTS
-from .device import resolve_device
+from .command_line import EXIT_INTERRUPTED, positive_float
+from .device import DeviceError, resolve_device
 from .folder_enhancement import AUTO_TILE_SIZE, FolderEnhancement, enhance_folder
+from .inference_memory import MEMORY_FRACTION
 from .showcase import run_showcase
-from .tiled_inference import AUTO_TILE_PIXELS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "output/custom for --input_dir")
     p.add_argument("--weights", help="ICLR: a state_dict (default weights/best.pth); Zero-LEINR: a folder "
                                      "with the three released files or one combined file (default weights/zero_leinr)")
-    p.add_argument("--saturation", type=float, help="ICLR: saturation gain of the inverse HVI (1.0 = off)")
-    p.add_argument("--alpha", type=float, help="ICLR: output scale of the inverse HVI (1.0 = off)")
+    p.add_argument("--saturation", type=positive_float, help="ICLR: saturation gain of the inverse HVI (1.0 = off)")
+    p.add_argument("--alpha", type=positive_float, help="ICLR: output scale of the inverse HVI (1.0 = off)")
     p.add_argument("--pad", choices=["square", "each"], default="square",
                    help="Zero-LEINR denoiser padding: the released square of side ceil(max(H,W)/32)*32, "
                         "or each side to its own multiple of 32 (cheaper for wide images)")
@@ -42,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "nearly all of it) or in full, as released")
     p.add_argument("--tile", type=int, default=FolderEnhancement.tile,
                    help=f"enhance in overlapping tiles of this size (0: automatic, {AUTO_TILE_SIZE}-pixel tiles "
-                        f"for images over {AUTO_TILE_PIXELS // 2**20} MP; -1: never)")
+                        f"for images whose whole-image run would need over {MEMORY_FRACTION * 100:.0f}%% of the "
+                        f"available memory, engine/inference_memory.py; -1: never)")
     p.add_argument("--tile_overlap", type=int, default=FolderEnhancement.tile_overlap, help="tile overlap in pixels")
     p.add_argument("--grid", action="store_true", help="also write input | output | ground truth images")
     p.add_argument("--device", default=None, help="default: CUDA when available")
@@ -55,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inference engine. auto (default): on CPU the fastest measured path whose 8-bit outputs stay "
                         f"within 1/255 of the faithful one ({', then '.join(CPU_AUTO_ORDER)} if one is missing), "
                         "PyTorch on CUDA; onnxruntime / openvino run the model's ONNX graph, exported once and "
-                        "cached (see README 'Backends')")
+                        "cached (see docs/performance.md)")
     p.add_argument("--faithful", action="store_true",
                    help="force the reference PyTorch fp32 eager path (bit-identical to the released code)")
     return p
@@ -76,12 +78,20 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     preset = preset_from_args(args)
+    try:
+        device = resolve_device(args.device)
+    except DeviceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.demo:
         try:
-            run_showcase(args.curves == "adaptive", device=resolve_device(args.device))
+            run_showcase(args.curves == "adaptive", device=device)
         except (FileNotFoundError, ValueError) as err:
             print(f"error: {err} (the shipped weights belong in weights/: see README 'Weights')", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
         return 0
     if not preset and not args.input_dir:
         parser.error("choose --lol/--lol_v1, --lol_v2_real, --lol_v2_syn or --input_dir DIR")

@@ -12,23 +12,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
-from data.image_io import ImageReadError, list_images, read_image, save_image
+from data.image_io import ImageReadError, list_images, passed_over_summary, read_image, save_image
 from data.output_files import OutputFolderError, check_output_folder, output_stems, require_writable_folder
+from data.output_manifest import write_output_manifest
 from data.pairing import pair_key
 from net import ZeroLEINR
 
 from .backend_choice import AUTO, BackendRequestError, backend_candidates, choose_enhancer
 from .bright_inputs import bright_inputs_note, is_bright
 from .checkpoint import CheckpointError, load_iclr_weights, load_zero_leinr_weights
-from .device import resolve_device
-from .enhancer import OUTPUTS
+from .command_line import EXIT_INTERRUPTED
+from .device import DeviceError, resolve_device
+from .enhancer import OUTPUTS, Enhancer
 from .graph_backends import BackendUnavailable
 from .performance import PerformanceOptions, apply_backend_flags
-from .tiled_inference import check_tiling, needs_tiling, tiled_apply
+from .inference_memory import needs_tiling
+from .tiled_inference import check_tiling, tiled_apply
 
-AUTO_TILE_SIZE = 512  # --tile 0: images over AUTO_TILE_PIXELS are enhanced in tiles of this size
+AUTO_TILE_SIZE = 512  # --tile 0: images too large to enhance whole (inference_memory) take tiles of this size
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class FolderEnhancement:
     ``square_pad`` and ``adaptive_strength`` (default: the model's). ``gt_dir``: ground truths
     (paired by name) for the ``grid`` panels. ``backend``: ``auto`` or one of ``backend_choice.BACKENDS``; ``faithful``: the
     PyTorch fp32 reference path; ``fast``: each backend's faster, inexact mode (``backend_choice``).
-    ``tile``: tile size, 0 for ``AUTO_TILE_SIZE`` above ``tiled_inference.AUTO_TILE_PIXELS``, -1 never;
+    ``tile``: tile size, 0 for ``AUTO_TILE_SIZE`` when ``inference_memory.needs_tiling``, -1 never;
     ``tile_overlap`` in pixels.
     """
     model: str
@@ -71,11 +75,24 @@ def _note(message: str) -> None:
     print(f"note: {message}", file=sys.stderr)
 
 
-def _load_model(job: FolderEnhancement):
-    """The model with its weights and the switches its enhancer takes (Zero-LEINR's are its constructor's)."""
-    if job.model == "iclr":
-        return load_iclr_weights(job.weights), job.switches
-    return load_zero_leinr_weights(job.weights, ZeroLEINR(**job.switches)), {}
+def load_model(model_name: str, weights: str, switches: dict) -> tuple[torch.nn.Module, dict]:
+    """The model with its weights (``FolderEnhancement.weights``) and the switches its enhancer takes
+    (``FolderEnhancement.switches``; Zero-LEINR's are its constructor's, so none are left for its enhancer).
+    Raises ``FileNotFoundError`` or ``CheckpointError`` for the weights."""
+    if model_name == "iclr":
+        return load_iclr_weights(weights), switches
+    return load_zero_leinr_weights(weights, ZeroLEINR(**switches)), {}
+
+
+def make_enhancer(model_name: str, model: torch.nn.Module, switches: dict, device: torch.device,
+                  candidates: tuple, fast: bool = False, note=_note) -> Enhancer:
+    """The enhancer of a ``load_model`` result on ``device``, through the first installed backend of
+    ``candidates`` (``backend_choice.backend_candidates``), with ``FolderEnhancement.fast``'s options when
+    ``fast``; ``note`` (a ``print``-like callable) says when a backend is missing or a graph is exported.
+    Raises ``BackendUnavailable`` when no candidate is installed."""
+    opts = PerformanceOptions.fast(device, model_name) if fast else PerformanceOptions.faithful()
+    apply_backend_flags(opts)
+    return choose_enhancer(candidates, model_name, model, switches, device, opts, note)
 
 
 def output_suffixes(model: str) -> dict[str, str]:
@@ -85,9 +102,46 @@ def output_suffixes(model: str) -> dict[str, str]:
     return {name: "" if len(names) == 1 else f"_{name}" for name in names}
 
 
+def enhance_image(enhancer: Enhancer, image: torch.Tensor, tile: int, tile_overlap: int,
+                  progress: bool = True) -> dict[str, torch.Tensor]:
+    """The outputs of one image (3,H,W) in [0,1] as ``enhance_folder`` computes them before saving them
+    (``save_image(output, path, enhancer.rounding)``): ``{name: (3,H,W) float32 on the CPU}``.
+
+    ``tile`` and ``tile_overlap`` as ``FolderEnhancement``'s (0: tiles of ``AUTO_TILE_SIZE`` when the
+    whole image would not fit in memory, ``inference_memory.needs_tiling``; -1: never); ``progress``
+    shows a tqdm bar over the tiles.
+    """
+    if tile > 0 or (tile == 0 and needs_tiling(enhancer, *image.shape[1:])):
+        return tiled_apply(enhancer.for_image(image), image, tile or AUTO_TILE_SIZE, tile_overlap, progress=progress)
+    return enhancer(image)
+
+
+def ground_truth_panel(gt_path: Path | None, height: int, width: int) -> list[torch.Tensor]:
+    """The ground-truth panel of a grid image: ``[]`` without a ground truth, or with one that cannot be
+    read (with a note), else ``[(3, height, width)]``, resized (bicubic) to the output's size when its size
+    differs (with a note)."""
+    if gt_path is None:
+        return []
+    try:
+        gt = read_image(gt_path)
+    except (ImageReadError, OSError) as err:
+        tqdm.write(f"note: grid without a ground-truth panel: {err}", file=sys.stderr)
+        return []
+    if gt.shape[1:] != (height, width):
+        tqdm.write(f"note: grid: ground truth {gt_path} is {gt.shape[2]}x{gt.shape[1]} (WxH), resized to the "
+                   f"output's {width}x{height}", file=sys.stderr)
+        gt = F.interpolate(gt[None], size=(height, width), mode="bicubic", antialias=True)[0]
+    return [gt]
+
+
 def enhance_folder(job: FolderEnhancement) -> int:
     """Enhance every image of ``job.input_dir`` into ``job.output_dir`` and say so on stdout; returns the
-    exit code: 0, 1 when no input could be read, 2 after a one-line error on stderr (nothing enhanced).
+    exit code: 0, 1 when no input could be read, 2 after a one-line error on stderr (nothing enhanced; or,
+    when an output cannot be written, e.g. on a full disk, the outputs before it and the earlier files kept),
+    ``EXIT_INTERRUPTED`` after Ctrl-C (one line saying how many inputs were written). The summary names the
+    entries of the input folder that were not read (``passed_over_summary``); the output folder's
+    ``eval_outputs.json`` lists the outputs this run has written (``data.output_manifest``), so that
+    ``measure.py`` leaves out the files of earlier runs.
 
     Raises ``backend_choice.BackendRequestError`` for contradictory backend settings (a usage error for
     the caller to report).
@@ -98,53 +152,69 @@ def enhance_folder(job: FolderEnhancement) -> int:
         device = resolve_device(job.device)
         candidates = backend_candidates(job.backend, device, job.faithful)
         images = list_images(job.input_dir)
+        not_read = passed_over_summary(job.input_dir)
         if not images:
-            raise FileNotFoundError(f"no images (png/jpg/bmp/tif) in {job.input_dir}")
+            raise FileNotFoundError(f"no images (png/jpg/bmp/tif) in {job.input_dir}"
+                                    + (f"; not read: {not_read}" if not_read else ""))
         stems = output_stems(images)
-        opts = PerformanceOptions.fast(device, job.model) if job.fast else PerformanceOptions.faithful()
-        apply_backend_flags(opts)
-        model, switches = _load_model(job)
-        enhancer = choose_enhancer(candidates, job.model, model, switches, device, opts, _note)
+        model, switches = load_model(job.model, job.weights, job.switches)
+        enhancer = make_enhancer(job.model, model, switches, device, candidates, job.fast)
         for folder in [job.output_dir] + ([job.output_dir / "grid"] if job.grid else []):
             require_writable_folder(folder)
+        write_output_manifest(job.output_dir, [])  # the files of earlier runs are not this run's outputs
     except BackendRequestError:
         raise  # a usage error: the command line reports it
     except (FileNotFoundError, ValueError) as err:
-        hint = "" if isinstance(err, (CheckpointError, OutputFolderError)) else \
+        hint = "" if isinstance(err, (CheckpointError, OutputFolderError, DeviceError)) else \
             " (weights: see README 'Weights' or pass --weights; datasets: see README 'Datasets')"
         print(f"error: {err}{hint}", file=sys.stderr)
         return 2
     except BackendUnavailable as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. a full disk
+        print(f"error: {err.filename}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted before any image was enhanced", file=sys.stderr)
+        return EXIT_INTERRUPTED
     suffixes = output_suffixes(job.model)
     print(f"backend: {enhancer.backend} ({enhancer.details})")
     if renamed := [f"{p.name} -> {stems[p]}" for p in images if stems[p] != p.stem]:
         print(f"note: inputs sharing a name are written as <name>_<extension>: {', '.join(renamed)}")
     gts = {pair_key(p): p for p in list_images(job.gt_dir)} if job.gt_dir and job.gt_dir.is_dir() else {}
-    failed, bright = 0, []
-    for path in tqdm(images, desc=f"enhance -> {job.output_dir}"):
-        try:
-            image = read_image(path)
-        except ImageReadError as err:
-            tqdm.write(f"skipped: {err}", file=sys.stderr)
-            failed += 1
-            continue
-        if is_bright(image) and enhancer.image_inputs is None:  # adaptive curves tone such photos down
-            bright.append(path.name)
-        if job.tile > 0 or (job.tile == 0 and needs_tiling(*image.shape[1:])):
-            outputs = tiled_apply(enhancer.for_image(image), image, job.tile_size, job.tile_overlap, progress=True)
-        else:
-            outputs = enhancer(image)
-        for name, out in outputs.items():
-            save_image(out, job.output_dir / f"{stems[path]}{suffixes[name]}.png", enhancer.rounding)
-        if job.grid:
-            panels = [image, *outputs.values()] + ([read_image(gts[pair_key(path)])] if pair_key(path) in gts else [])
-            save_image(torch.cat([p.clamp(0, 1) for p in panels], dim=2),
-                       job.output_dir / "grid" / f"{stems[path]}.png")
+    failed, bright, written = 0, [], []  # written: the file names of this run's outputs (its manifest)
+    try:
+        for path in tqdm(images, desc=f"enhance -> {job.output_dir}"):
+            try:
+                image = read_image(path)
+            except ImageReadError as err:
+                tqdm.write(f"skipped: {err}", file=sys.stderr)
+                failed += 1
+                continue
+            if is_bright(image) and enhancer.image_inputs is None:  # adaptive curves tone such photos down
+                bright.append(path.name)
+            outputs = enhance_image(enhancer, image, job.tile, job.tile_overlap)
+            try:
+                for name, out in outputs.items():
+                    file_name = f"{stems[path]}{suffixes[name]}.png"
+                    save_image(out, job.output_dir / file_name, enhancer.rounding)
+                    written.append(file_name)
+                write_output_manifest(job.output_dir, written)
+                if job.grid:
+                    panels = [image, *outputs.values(), *ground_truth_panel(gts.get(pair_key(path)), *image.shape[1:])]
+                    save_image(torch.cat([p.clamp(0, 1) for p in panels], dim=2),
+                               job.output_dir / "grid" / f"{stems[path]}.png")
+            except OSError as err:  # a full disk: save_image writes atomically, so every earlier file stays whole
+                tqdm.write(f"error: cannot write {err.filename}: {err.strerror}", file=sys.stderr)
+                return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: {len(written) // len(suffixes)} of {len(images)} images written to {job.output_dir}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     if message := bright_inputs_note(bright, len(images)):
         _note(message)
     files = " and ".join(f"<name>{suffix}.png" for suffix in suffixes.values())
     print(f"wrote {len(images) - failed} of {len(images)} inputs as {files} to {job.output_dir}"
-          + (f" ({failed} skipped)" if failed else ""))
+          + (f" ({failed} skipped)" if failed else "") + (f"; not read: {not_read}" if not_read else ""))
     return 1 if failed == len(images) else 0

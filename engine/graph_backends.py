@@ -3,23 +3,32 @@
 ``load_graph(backend, path, threads)`` returns a callable mapping the graph's float32 NumPy inputs
 (the (1,3,H,W) image; for Zero-LEINR also its (1,2) curve strength, ``onnx_export``) to the graph's
 outputs (a list of float32 arrays, in the order of ``enhancer.OUTPUTS``); ``load_graph_enhancer``
-wraps it as an ``Enhancer`` ((3,H,W) tensors in, named outputs out). Both backends run float32 with ``threads`` intra-op threads. OpenVINO is told so explicitly (on CPUs with
-native bf16 it would otherwise pick bf16); ``bf16=True`` (``eval.py --fast``) lets it: on such CPUs its
-convolutions and matrix products then run in bf16 (about 2x faster, outputs change at the 1e-3 level).
+wraps it as an ``Enhancer`` ((3,H,W) tensors in, named outputs out). The graphs give the PyTorch
+path's outputs for sides of ``onnx_export.MIN_EXPORT_SIDE`` (2) pixels or more, and not below (a
+1-pixel side: ONNX Runtime fails with a modulo by zero, OpenVINO's ICLR is ~100 levels off; tried
+1..8 px, both models, both backends), so images with a shorter side go through the ``small_images``
+enhancer (the PyTorch path). Both backends run float32 with ``threads`` intra-op threads. OpenVINO
+is told so explicitly (on CPUs with native bf16 it would otherwise pick bf16); ``bf16=True``
+(``eval.py --fast``) lets it: on such CPUs its convolutions and matrix products then run in bf16
+(about 2x faster, outputs change at the 1e-3 level).
 ONNX Runtime's CPU provider has no such switch and stays float32.
 """
 import functools
 import importlib
+import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from data.output_files import folder_write_error
 from net.curve_strength import RELEASED_STRENGTH
 
 from .cpu_threads import threads_may_spin
 from .enhancer import Enhancer
+from .file_digest import digest_path, has_valid_digest, write_digest
 from .onnx_cache import compiled_blob_dir
+from .onnx_export import MIN_EXPORT_SIDE
 
 GRAPH_BACKENDS = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # backend -> Python package
 
@@ -79,6 +88,11 @@ class OpenVinoGraph:
     the compile time. A folder of same-sized photos, or the tiles of one large image (all of one
     size), compile once. The blobs serve both precisions (OpenVINO applies the precision when it
     loads one; tested).
+
+    OpenVINO loads a blob it finds without checking it (a few bytes changed: outputs ~100 levels
+    off), so each blob it writes gets a digest (``engine.file_digest``) and blobs that do not match
+    theirs are deleted before a compile; a compile that still fails deletes ``cache_dir`` and compiles
+    afresh. A ``cache_dir`` that cannot be written is not used (each shape is compiled every run).
     """
 
     MAX_SHAPES = 4
@@ -86,9 +100,9 @@ class OpenVinoGraph:
     def __init__(self, path: Path, threads: int, cache_dir: Path, precision: str = "f32"):
         self.core = openvino_core(import_backend("openvino"))  # BackendUnavailable when not installed
         self.model = self.core.read_model(str(path))
-        self.cache_dir = cache_dir
+        self.cache_dir = None if folder_write_error(cache_dir) else cache_dir
         self.config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision,
-                       "PERFORMANCE_HINT": "LATENCY", "CACHE_DIR": str(cache_dir)}
+                       "PERFORMANCE_HINT": "LATENCY"} | ({"CACHE_DIR": str(cache_dir)} if self.cache_dir else {})
         self.requests = {}  # input shape -> infer request of the model compiled for it, oldest first
 
     def _request(self, shape: tuple):
@@ -97,16 +111,35 @@ class OpenVinoGraph:
             if len(self.requests) >= self.MAX_SHAPES:
                 self.requests.pop(next(iter(self.requests)))
             self.model.reshape({0: list(shape)})
-            self.requests[shape] = self.core.compile_model(self.model, "CPU", self.config).create_infer_request()
-            self._prune_blobs()
+            self.requests[shape] = self._compile().create_infer_request()
         return self.requests[shape]
 
-    def _prune_blobs(self) -> None:
+    def _compile(self):
+        """The model compiled for its current shape, through the verified blobs of ``cache_dir``."""
+        if self.cache_dir is None:
+            return self.core.compile_model(self.model, "CPU", self.config)
+        for blob in self.cache_dir.glob("*.blob"):
+            if not has_valid_digest(blob):
+                blob.unlink(missing_ok=True)
+                digest_path(blob).unlink(missing_ok=True)
+        try:
+            compiled = self.core.compile_model(self.model, "CPU", self.config)
+        except RuntimeError:
+            shutil.rmtree(self.cache_dir, ignore_errors=True)  # something OpenVINO could not load
+            compiled = self.core.compile_model(self.model, "CPU", self.config)
+        self._keep_blobs()
+        return compiled
+
+    def _keep_blobs(self) -> None:
         """Keep the ``MAX_SHAPES`` newest compiled blobs in ``cache_dir`` (a blob read back from the cache
-        does not count as new: at worst a shape is compiled again)."""
+        does not count as new: at worst a shape is compiled again), each with its digest."""
         blobs = sorted(self.cache_dir.glob("*.blob"), key=lambda p: p.stat().st_mtime, reverse=True)
         for stale in blobs[self.MAX_SHAPES:]:
             stale.unlink(missing_ok=True)
+            digest_path(stale).unlink(missing_ok=True)
+        for blob in blobs[:self.MAX_SHAPES]:
+            if not digest_path(blob).exists():  # written by this compile (the unverified ones are gone)
+                write_digest(blob)
 
     def __call__(self, *inputs: np.ndarray) -> list:
         """The graph's outputs for its inputs, in the graph's order (the image first)."""
@@ -137,13 +170,22 @@ def _batch(t: torch.Tensor) -> np.ndarray:
 
 
 def load_graph_enhancer(backend: str, model_name: str, path: Path, threads: int | None = None,
-                        bf16: bool = False, image_inputs=None) -> Enhancer:
+                        bf16: bool = False, image_inputs=None, small_images: Enhancer | None = None) -> Enhancer:
     """The ONNX file ``path`` of model ``model_name``, run by ``backend``, as an ``Enhancer`` with
     ``image_inputs`` (the image is copied to the CPU as float32; the outputs are float32 CPU tensors).
-    A Zero-LEINR run takes the curve ``strength`` (2,) of its graph (None: the released curves)."""
+    A Zero-LEINR run takes the curve ``strength`` (2,) of its graph (None: the released curves).
+    Images with a side under ``MIN_EXPORT_SIDE`` run through ``small_images`` (None: ``ValueError``)."""
     graph = load_graph(backend, path, threads, bf16)
 
-    def run(image: torch.Tensor, strength: torch.Tensor | None = None) -> tuple:
+    def run(image: torch.Tensor, **inputs) -> tuple:
+        if min(image.shape[-2:]) >= MIN_EXPORT_SIDE:
+            return run_graph(image, **inputs)
+        if small_images is None:
+            raise ValueError(f"the exported graph takes sides of at least {MIN_EXPORT_SIDE} pixels, "
+                             f"got an image of {image.shape[-2]}x{image.shape[-1]}")
+        return small_images.run(image, **inputs)
+
+    def run_graph(image: torch.Tensor, strength: torch.Tensor | None = None) -> tuple:
         inputs = [_batch(image)]
         if model_name == "zero_leinr":
             inputs.append(_batch(RELEASED_STRENGTH if strength is None else strength))

@@ -2,6 +2,7 @@
 the loop itself is ``engine.training_loop``."""
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
@@ -60,6 +61,12 @@ class ICLRTrainConfig:
     resume: str | None = None
     init_weights: str | None = None
     performance: PerformanceOptions = field(default_factory=PerformanceOptions)
+    # What a resume may change besides engine.resume_settings.MAY_CHANGE, and what the change does: the lr of
+    # each epoch comes from its number and the total (LambdaLR, not stored), so it jumps to the new schedule.
+    RESUME_CHANGES: ClassVar[dict[str, str]] = {
+        "epochs": "the epochs left follow the warm-up + cosine schedule of the new total (the lr moves to it at "
+                  "the next epoch, not gradually)",
+        "snapshots": "validation and weight snapshots at the new interval"}
 
     def best_weights_path(self) -> Path:
         """Where the best-PSNR state_dict goes: ``best_path``, by default ``<run_dir>/best.pth``."""

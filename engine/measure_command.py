@@ -18,7 +18,7 @@ from pathlib import Path
 
 from data.options import add_dataset_arguments, preset_from_args
 
-from .folder_measurement import measure_folder
+from .folder_measurement import CSV_NAME, measure_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output_root", default="./output", help="root of the default --pred_dir (default ./output)")
     parser.add_argument("--pred_suffix", default="",
                         help="measure only predictions whose name ends with this (e.g. _denoised for Zero-LEINR)")
-    parser.add_argument("--csv", help="per-image metrics file (default: <pred_dir>/metrics.csv)")
+    parser.add_argument("--csv", help=f"per-image metrics file (default: <pred_dir>/{CSV_NAME}); another path must lie "
+                                      f"outside --pred_dir and --gt_dir; an existing file is replaced only if it is "
+                                      f"a metrics CSV")
     parser.add_argument("--resize_pred", action="store_true",
                         help="resize a prediction whose size differs from its ground truth (bicubic, as released); "
                              "default: such a pair is an error")

@@ -2,6 +2,7 @@
 
 All functions take RGB images (H, W, 3) in the uint8 range [0, 255] (uint8 or float arrays).
 """
+import math
 import pickle
 import warnings
 from dataclasses import dataclass
@@ -18,6 +19,25 @@ from torchvision.models import AlexNet_Weights
 from tqdm import tqdm
 
 from data.image_io import image_size, read_image_array
+
+
+# A ground truth whose gray mean or gray standard deviation (OpenCV ``COLOR_RGB2GRAY``) is below this many
+# 8-bit levels is (nearly) black or flat: GT-mean correction, which scales the prediction to the ground
+# truth's mean, then leaves next to nothing to compare (an all-black ground truth scores 128 dB with any
+# prediction). ``measure_pairs`` reports such pairs and leaves them out of its means.
+FLAT_GT_LEVELS = 1.0
+LEFT_OUT = "left_out"  # the key of a ``measure_pairs`` record that says why the pair is left out of the means
+
+
+def gt_mean_undefined(gt_u8: np.ndarray) -> str | None:
+    """Why GT-mean correction cannot be trusted against ``gt_u8``: ``"black ground truth"`` or ``"flat
+    ground truth"``, each within ``FLAT_GT_LEVELS``; None for a ground truth with light and structure."""
+    gray = cv2.cvtColor(gt_u8, cv2.COLOR_RGB2GRAY)
+    if gray.mean() < FLAT_GT_LEVELS:
+        return "black ground truth"
+    if gray.std() < FLAT_GT_LEVELS:
+        return "flat ground truth"
+    return None
 
 
 def gt_mean_correct(pred_u8: np.ndarray, gt_u8: np.ndarray) -> np.ndarray:
@@ -132,12 +152,19 @@ def read_uint8(path: str | Path) -> np.ndarray:
 
 @dataclass
 class Measurement:
-    """Per-image records (``name``, ``gt`` and the scores of ``measure_images``), their means, why
-    LPIPS is missing (None when it was measured) and how many predictions were resized to their GT."""
+    """Per-image records (``name``, ``gt`` and the scores of ``measure_images``; ``LEFT_OUT``: why the
+    pair is left out of the means, ``gt_mean_undefined``), the means of the other records (NaN when none
+    is left), why LPIPS is missing (None when it was measured) and how many predictions were resized to
+    their GT."""
     records: list[dict]
     means: dict[str, float]
     lpips_note: str | None
     resized: int
+
+    @property
+    def left_out(self) -> list[dict]:
+        """The records left out of the means."""
+        return [record for record in self.records if LEFT_OUT in record]
 
 
 def check_pair_sizes(pairs: list[tuple[Path, Path]]) -> None:
@@ -155,7 +182,8 @@ def measure_pairs(pairs: list[tuple[Path, Path]], use_lpips: bool = True, progre
     """Measure (prediction file, ground-truth file) pairs; LPIPS uses ``lpips_metric`` or a new
     ``LPIPSMetric()`` unless ``use_lpips`` is False. A prediction whose size differs from its ground
     truth's is an error (``check_pair_sizes``, before anything is measured) unless ``resize_pred``:
-    then it is resized (``resize_to``) and counted in ``Measurement.resized``."""
+    then it is resized (``resize_to``) and counted in ``Measurement.resized``. A pair whose ground truth
+    is (nearly) black or flat (``gt_mean_undefined``) is measured but left out of the means."""
     if not resize_pred:
         check_pair_sizes(pairs)
     if use_lpips and lpips_metric is None:
@@ -169,7 +197,9 @@ def measure_pairs(pairs: list[tuple[Path, Path]], use_lpips: bool = True, progre
         pred, gt = read_uint8(pred_path), read_uint8(gt_path)
         resized += pred.shape != gt.shape
         scores = measure_images(pred, gt, lpips_metric)
-        records.append({"name": Path(pred_path).name, "gt": Path(gt_path).name, **scores})
-    keys = [key for key in records[0] if key not in ("name", "gt")] if records else []
-    means = {key: float(np.mean([record[key] for record in records])) for key in keys}
+        left_out = {LEFT_OUT: reason} if (reason := gt_mean_undefined(gt)) else {}
+        records.append({"name": Path(pred_path).name, "gt": Path(gt_path).name, **scores, **left_out})
+    averaged = [record for record in records if LEFT_OUT not in record]
+    keys = [key for key in records[0] if key not in ("name", "gt", LEFT_OUT)] if records else []
+    means = {key: float(np.mean([record[key] for record in averaged])) if averaged else math.nan for key in keys}
     return Measurement(records, means, note, resized)

@@ -16,13 +16,12 @@ prove become run-time checks instead of specialising the graph) and converts wit
 ``torch.onnx.export`` at ``OPSET``. Needs the ``onnx`` and ``onnxscript`` packages.
 """
 import copy
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from data.atomic_file import atomic_write
 from net import ICLR, ZeroLEINR
 from net.curve_strength import RELEASED_STRENGTH
 from net.iclr import padded_size
@@ -117,14 +116,5 @@ def export_onnx(model_name: str, model: nn.Module, switches: dict, path) -> Path
         onnx_program = torch.onnx.export(program, example, dynamo=True, opset_version=OPSET, input_names=input_names,
                                          output_names=list(OUTPUTS[model_name].names), optimize=True, verbose=False)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        onnx_program.save(tmp, external_data=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(onnx_program.model_proto.SerializeToString()))  # as save(external_data=False)
     return path

@@ -1,5 +1,6 @@
 """Per-epoch training records written as a Markdown table, a CSV file and a PNG plot."""
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -8,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from data.atomic_file import atomic_write, atomic_write_text  # noqa: E402
 
 
 def _fmt(value) -> str:
@@ -44,12 +47,13 @@ def _plot_curves(history: list[dict], columns: list[str], title: str, path: Path
     ax_psnr.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_loss.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
 
 
 def write_run_log(history: list[dict], run_dir, title: str) -> dict:
-    """Write ``metrics.md``, ``metrics.csv`` and ``curves.png`` into ``run_dir``; returns their paths.
+    """Write ``metrics.md``, ``metrics.csv`` and ``curves.png`` into ``run_dir`` (each atomically:
+    ``atomic_write``); returns their paths.
 
     ``history`` holds one dict per epoch with the same keys (``epoch``, ``lr``, ``loss`` and,
     for validated epochs, metric values; missing values are NaN).
@@ -60,14 +64,15 @@ def write_run_log(history: list[dict], run_dir, title: str) -> dict:
     rows = [[row.get(c, float("nan")) for c in columns] for row in history]
     paths = {"markdown": run_dir / "metrics.md", "csv": run_dir / "metrics.csv", "plot": run_dir / "curves.png"}
 
-    with open(paths["csv"], "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        writer.writerows(rows)
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    atomic_write_text(paths["csv"], table.getvalue())
 
     lines = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
-    paths["markdown"].write_text("\n".join(lines) + "\n")
+    atomic_write_text(paths["markdown"], "\n".join(lines) + "\n")
 
     _plot_curves(history, columns, title, paths["plot"])
     return paths

@@ -9,21 +9,26 @@ from .checkpoint import TRAINING_STATE_FILE
 from .recipes import RECIPES
 
 # Measured on 2 AMD EPYC cores (AVX2), one step of --recipe cpu: (seconds with 2 threads, peak RSS GiB).
-CPU_RECIPE_STEP = {"iclr": (4.3, 6.5), "zero_leinr": (4.1, 1.8)}  # README step-cost table
+CPU_RECIPE_STEP = {"iclr": (4.3, 6.5), "zero_leinr": (4.1, 1.8)}  # docs/training.md 'What a training step costs'
 
 
-def check_run_outputs(cfg, overwrite: bool) -> None:
+def check_run_outputs(cfg, overwrite: bool, scratch: str | Path | None = None) -> None:
     """Refuse, with a one-line ``FileExistsError``, to start a new run over files it did not write:
     an earlier run's ``last.pth`` in ``cfg.run_dir`` or existing best weights (``cfg.best_weights_path()``).
-    Resuming (``cfg.resume``) continues the run that wrote them; ``overwrite`` allows replacing them."""
+    Resuming (``cfg.resume``) continues the run that wrote them; ``overwrite`` allows replacing them, and
+    ``scratch`` (the folder a recipe owns, ``recipes.SCRATCH_RECIPES``) those inside it alone."""
     if overwrite or cfg.resume:
         return
+
+    def replaceable(path: Path) -> bool:
+        return scratch is not None and path.resolve().is_relative_to(Path(scratch).resolve())
+
     state = Path(cfg.run_dir) / TRAINING_STATE_FILE
-    if state.exists():
+    if state.exists() and not replaceable(state):
         raise FileExistsError(f"{cfg.run_dir} holds an earlier run ({state}): continue it with --resume {state}, "
                               f"start over with --overwrite, or choose another --run_dir")
     best = cfg.best_weights_path()
-    if best.is_file() or (best.is_dir() and any(best.iterdir())):
+    if (best.is_file() or (best.is_dir() and any(best.iterdir()))) and not replaceable(best):
         flag = "--best_path" if hasattr(cfg, "best_path") else "--weights_dir"
         raise FileExistsError(f"{best} exists and this run did not write it: choose another {flag}, "
                               f"or pass --overwrite to replace it")
@@ -40,7 +45,7 @@ def gpu_sized_warning(cfg, device: torch.device) -> str | None:
     seconds, gib = CPU_RECIPE_STEP[model]
     return (f"warning: this recipe is sized for a GPU: {cfg.batch_size} x {side}x{side} per step is {ratio:.0f}x the "
             f"pixels of --recipe cpu, which takes ~{seconds:.0f} s and ~{gib:.1f} GiB a step on 2 CPU cores "
-            f"(the time and memory grow about in proportion); see the step-cost table in README 'ICLR'")
+            f"(the time and memory grow about in proportion); see 'What a training step costs' in docs/training.md")
 
 
 def interrupted_message(state_path: Path | None) -> str:

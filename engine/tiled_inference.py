@@ -18,19 +18,16 @@ from collections.abc import Callable
 import torch
 from tqdm import tqdm
 
-# Images with more pixels than this are enhanced tile by tile by the evaluation script.
-AUTO_TILE_PIXELS = 2048 * 2048
+from .onnx_export import MIN_EXPORT_SIDE
 
-
-def needs_tiling(h: int, w: int, max_pixels: int = AUTO_TILE_PIXELS) -> bool:
-    """True when an h x w image has more than ``max_pixels`` pixels."""
-    return h * w > max_pixels
+MIN_TILE = MIN_EXPORT_SIDE  # the exported graphs take no shorter side (engine.graph_backends)
 
 
 def check_tiling(tile: int, overlap: int) -> None:
-    """Raise ``ValueError`` unless ``tile`` >= 1 and 0 <= ``overlap`` < ``tile / 2``."""
-    if tile < 1:
-        raise ValueError(f"tile must be a positive number of pixels, got {tile}")
+    """Raise ``ValueError`` unless ``tile`` >= ``MIN_TILE`` and 0 <= ``overlap`` < ``tile / 2``."""
+    if tile < MIN_TILE:
+        raise ValueError(f"tile must be at least {MIN_TILE} pixels (the smallest side the exported graphs take), "
+                         f"got {tile}")
     if overlap < 0:
         raise ValueError(f"overlap must be >= 0, got {overlap}")
     if 2 * overlap >= tile:

@@ -9,6 +9,8 @@ A model supplies a ``TrainingTask`` (``engine.training_task``); this file does t
 - the history (one row per epoch) and ``metrics.md/csv``, ``curves.png`` (``write_run_log``);
 - the best validation score and its weights (the last weights when no epoch was validated);
 - non-finite steps, handed to the task (which counts them or stops the run);
+- a resume whose settings differ from the run's (``engine.resume_settings``), and a training image that
+  cannot be read (also in a DataLoader worker): one line each;
 - the time estimate after the first steps;
 - under ``torchrun``: each process takes ``batch_size / world_size`` samples of every global batch,
   rank 0 alone validates and writes files, all processes meet at every epoch end.
@@ -20,10 +22,13 @@ from typing import Protocol
 
 from torch.utils.data import DistributedSampler
 
+from data.image_io import ImageReadError
+
 from .checkpoint import TRAINING_STATE_FILE, load_training_state, save_training_state
 from .distributed import DistributedContext
 from .epoch_progress import EpochBatches, EpochProgress
 from .performance import PerformanceOptions, apply_backend_flags
+from .resume_settings import check_resume_settings
 from .run_log import write_run_log
 from .run_outputs import TimeEstimate
 from .training_task import TrainingTask
@@ -55,6 +60,25 @@ def last_good_state(state_path: Path) -> str:
     return str(state_path) if state_path.exists() else "not yet written"
 
 
+def _as_raised(error: Exception) -> str:
+    """The message ``error`` was raised with: a DataLoader re-raises a worker's error with the worker's whole
+    traceback as its message, whose last line is ``module.Class: message``."""
+    last_line = str(error).strip().splitlines()[-1]
+    return last_line.removeprefix(f"{type(error).__module__}.{type(error).__qualname__}: ")
+
+
+def _readable(batches, state_path: Path):
+    """``batches``, with a training image that cannot be read raised as one ``ImageReadError`` line naming it
+    and the state to continue from. The run stops rather than skipping the image: a skipped sample would make
+    the epoch differ from an uninterrupted one and hide a damaged training set."""
+    try:
+        yield from batches
+    except ImageReadError as error:
+        then = f"continue with --resume {state_path}" if state_path.exists() else "start again"
+        raise ImageReadError(f"training image unusable: {_as_raised(error)}; replace or remove it, then {then}") \
+            from None
+
+
 class TrainingLoop:
     """``TrainingLoop(cfg, model_name, ctx, log).run(task)`` trains ``task`` for ``cfg.epochs`` epochs.
 
@@ -70,6 +94,8 @@ class TrainingLoop:
         self.cfg, self.ctx, self.log = cfg, ctx, log
         self.state_path = Path(cfg.run_dir) / TRAINING_STATE_FILE
         self.resumed = load_training_state(cfg.resume, model_name, ctx.device) if cfg.resume else None
+        if self.resumed:
+            check_resume_settings(cfg, self.resumed.get("config"), cfg.resume)
 
     def run(self, task: TrainingTask) -> FinishedRun:
         cfg, ctx, log = self.cfg, self.ctx, self.log
@@ -102,7 +128,7 @@ class TrainingLoop:
             row = {"epoch": number, **task.begin_epoch(epoch)}
             task.model.train()
             batches = loader.epoch(epoch, progress, f"epoch {number}/{cfg.epochs}", show=ctx.is_main)
-            for batch in batches:
+            for batch in _readable(batches, self.state_path):
                 result = task.step(batch, epoch)
                 estimate.step_done(batches.total)
                 if not result.finite:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from .atomic_file import atomic_write
+from data.atomic_file import atomic_write
 
 MANIFEST = "manifest.json"
 

@@ -3,6 +3,7 @@ epoch; the loop itself is ``engine.training_loop``."""
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch.nn.utils import clip_grad_norm_
@@ -61,6 +62,9 @@ class ZeroLEINRTrainConfig:
     resume: str | None = None
     init_weights: str | None = None
     performance: PerformanceOptions = field(default_factory=PerformanceOptions)
+    # What a resume may change besides engine.resume_settings.MAY_CHANGE. Not ``epochs``: the denoiser's lr
+    # milestones, set from it when the run starts, are restored from last.pth with its scheduler.
+    RESUME_CHANGES: ClassVar[dict[str, str]] = {"max_nonfinite_steps": "the new limit applies from here on"}
 
     def best_weights_path(self) -> Path:
         """The folder of the best epoch's three networks: ``weights_dir``, by default ``<run_dir>/best``."""

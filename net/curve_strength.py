@@ -2,7 +2,7 @@
 
 A CPLEB branch predicts LE curves r (B,24,H,W) and applies them in full. Trained on dark photos,
 the branches learn curves strong enough for those and apply them to every input, so a photo that is
-already well lit comes out washed out (README 'Weights'). The adaptive strength applies ``s·r``
+already well lit comes out washed out (docs/weights.md, Zero-LEINR). The adaptive strength applies ``s·r``
 instead, with ``s`` in [0,1] chosen per image and per branch as the value that minimises that
 branch's own training loss (``loss.CPLEBBranchLoss``, released weights and exposure target) on the
 image: ``s = 1`` is the released curve, ``s = 0`` leaves the image as it is, and since each step
@@ -11,16 +11,20 @@ choice is ``s = 1`` for nearly every image; it falls for bright photos.
 
 The choice is made on a copy of the whole image shrunk to at most ``CHOICE_SIDE`` pixels on its
 longer side (the size the shipped branches were trained at), which keeps it cheap for photos of any
-size and the same for every tile of one photo.
+size and the same for every tile of one photo. The branch losses need at least ``MIN_CHOICE_SIDE``
+pixels on each side (the exposure loss's patch), so a side that would be shorter (a panorama beyond
+8:1, an image under 16 pixels) is stretched to that length instead: the copy's aspect changes, not
+the statistics the losses compare.
 """
 import torch
 import torch.nn.functional as F
 
-from loss.zero_dce_losses import CPLEBBranchLoss
+from loss.zero_dce_losses import CPLEBBranchLoss, ExposureControlLoss
 
 from .dce_net import DCENet, apply_le_curves
 
 CHOICE_SIDE = 128
+MIN_CHOICE_SIDE = ExposureControlLoss().patch_size  # the smallest side the branch losses take (16)
 RELEASED_STRENGTH = torch.ones(2)  # both branches' curves in full, as released
 # Candidate strengths, strongest first, so that a tie keeps the stronger (released) curve.
 STRENGTHS = tuple(1.0 - k / 20 for k in range(21))
@@ -29,12 +33,14 @@ BRANCH_COLOR_TERMS = ("gray_world", "angle")
 
 
 def shrink_for_choice(x: torch.Tensor) -> torch.Tensor:
-    """x (B,3,H,W) area-downscaled so that its longer side is at most ``CHOICE_SIDE`` (unchanged if it is)."""
+    """x (B,3,H,W) area-downscaled so that its longer side is at most ``CHOICE_SIDE``, each side then
+    at least ``MIN_CHOICE_SIDE`` (pixels repeated; see the module docstring); unchanged if it is both."""
     h, w = x.shape[-2:]
-    scale = CHOICE_SIDE / max(h, w)
-    if scale >= 1:
+    scale = min(1.0, CHOICE_SIDE / max(h, w))
+    size = (max(MIN_CHOICE_SIDE, round(h * scale)), max(MIN_CHOICE_SIDE, round(w * scale)))
+    if size == (h, w):
         return x
-    return F.interpolate(x, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="area")
+    return F.interpolate(x, size=size, mode="area")
 
 
 @torch.no_grad()

@@ -98,7 +98,7 @@ class N2NUNet(nn.Module):
 def init_n2n_weights_(net: nn.Module, scale: float = RELEASED_INIT_SCALE) -> nn.Module:
     """Conv / transposed-conv weights Kaiming-normal (fan_in, a=0) times ``scale``, biases 0. The
     released ``scale`` 0.1 starts the U-Net at a near-constant output: trained to reproduce its own
-    input it still gave a flat grey after 300 iterations, with 1.0 it learned that in ~75 (README 'Weights')."""
+    input it still gave a flat grey after 300 iterations, with 1.0 it learned that in ~75 (docs/weights.md)."""
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.kaiming_normal_(m.weight, a=0)

@@ -3,7 +3,7 @@ import argparse
 
 import pytest
 
-from engine.command_line import parse_size
+from engine.command_line import non_negative_float, parse_size, positive_float
 
 
 def test_parse_size_reads_width_then_height():
@@ -15,3 +15,17 @@ def test_parse_size_reads_width_then_height():
 def test_parse_size_refuses_what_is_not_a_positive_size(text):
     with pytest.raises(argparse.ArgumentTypeError):
         parse_size(text)
+
+
+@pytest.mark.parametrize("parse, text, value", [(positive_float, "1e-4", 1e-4), (positive_float, "1.3", 1.3),
+                                                (non_negative_float, "0", 0.0), (non_negative_float, "50", 50.0)])
+def test_float_types_read_finite_numbers_in_their_range(parse, text, value):
+    assert parse(text) == value
+
+
+@pytest.mark.parametrize("parse, text", [(positive_float, "0"), (positive_float, "-1"), (non_negative_float, "-1e-4"),
+                                         (positive_float, "nan"), (positive_float, "inf"), (non_negative_float, "-inf"),
+                                         (non_negative_float, "NaN"), (positive_float, "x")])
+def test_float_types_refuse_what_is_outside_their_range_or_not_finite(parse, text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse(text)

@@ -2,6 +2,7 @@
 input at 0, a choice from the branches' own losses, made once per image for all of its tiles."""
 from pathlib import Path
 
+import pytest
 import torch
 
 from data.image_io import read_image
@@ -9,7 +10,7 @@ from engine.checkpoint import SHIPPED_WEIGHTS, load_zero_leinr_weights
 from engine.enhancer import torch_enhancer
 from engine.tiled_inference import tiled_apply
 from net import ZeroLEINR
-from net.curve_strength import CHOICE_SIDE, STRENGTHS, shrink_for_choice
+from net.curve_strength import CHOICE_SIDE, MIN_CHOICE_SIDE, STRENGTHS, shrink_for_choice
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIR = ROOT / "demo" / "LOLdataset" / "eval15"
@@ -42,9 +43,19 @@ def test_choice_is_a_candidate_per_image_and_per_branch():
 
 def test_choice_is_made_on_a_copy_of_at_most_choice_side():
     assert shrink_for_choice(torch.rand(1, 3, 400, 600)).shape[-2:] == (85, CHOICE_SIDE)
-    assert shrink_for_choice(torch.rand(1, 3, 2000, 30)).shape[-2:] == (CHOICE_SIDE, 2)
+    assert shrink_for_choice(torch.rand(1, 3, 2000, 30)).shape[-2:] == (CHOICE_SIDE, MIN_CHOICE_SIDE)
+    assert shrink_for_choice(torch.rand(1, 3, 5, 70)).shape[-2:] == (MIN_CHOICE_SIDE, 70)
     small = torch.rand(1, 3, 50, 70)
     assert shrink_for_choice(small) is small
+
+
+@pytest.mark.parametrize("shape", [(100, 2000), (15, 300), (10, 10), (1, 1), (1, 5)])
+def test_panoramas_and_tiny_images_get_a_strength(shape):
+    """The shrunk copy of a panorama beyond 8:1, or an image under 16 pixels, was too small for the
+    exposure loss's 16-pixel patch: the choice raised, and eval.py stopped the whole folder."""
+    with torch.no_grad():
+        strength = _seeded().choose_strength(torch.rand(1, 3, *shape) * 0.3)
+    assert strength.shape == (1, 2) and all(s in STRENGTHS for s in strength.flatten().tolist())
 
 
 def test_adaptive_model_chooses_when_no_strength_is_given():

@@ -1,20 +1,32 @@
 """Interrupted writes and resumed runs leave nothing behind and nothing wrong (issue 13): stale
 temporaries, Zero-LEINR's three weight files as one set, the loss terms of a resumed epoch."""
+import errno
+import io
 import math
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
+import data.atomic_file as atomic_file
+import data.image_io as image_io
 import engine.weight_set as weight_set
 import engine.zero_leinr_trainer as trainer
-from engine.atomic_file import atomic_save
-from engine.checkpoint import CheckpointError, load_zero_leinr_weights, save_zero_leinr_weights
+import train
+from data.atomic_file import atomic_save
+from data.image_io import save_image
+from data.output_manifest import read_output_manifest
+from engine import folder_enhancement
+from engine.checkpoint import (CheckpointError, CheckpointWriteError, load_zero_leinr_weights, save_training_state,
+                               save_zero_leinr_weights)
 from engine.epoch_terms import EpochTerms
+from engine.eval_command import main as eval_main
+from engine.measure_command import main as measure_main
 from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
-from net import ZeroLEINR
+from net import ICLR, ZeroLEINR
 from net.zero_leinr import RELEASED_WEIGHT_FILES
-from tests.conftest import write_zero_leinr_folders
+from tests.conftest import write_lol_pairs, write_zero_leinr_folders
 from tests.mid_epoch_crash import crash_after_mid_epoch_save
 
 QUIET = dict(log=lambda *_: None)
@@ -180,3 +192,149 @@ def test_atomically_saved_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert (tmp_path / "w.pth").stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777 == 0o644
+
+
+# ---- a full disk (issue 34) ---------------------------------------------------------------------------------
+
+def _disk_full_after(monkeypatch, module, whole_files: int) -> None:
+    """Let ``module.atomic_write`` write ``whole_files`` files, then half of the next one, which then fails
+    as on a full disk (``ENOSPC``)."""
+    real, written = atomic_file.atomic_write, []
+
+    def atomic_write(path, write):
+        if len(written) < whole_files:
+            written.append(path)
+            return real(path, write)
+
+        def half_then_full(file):
+            data = io.BytesIO()
+            write(data)
+            file.write(data.getvalue()[:len(data.getvalue()) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path, half_then_full)
+    monkeypatch.setattr(module, "atomic_write", atomic_write)
+
+
+def test_eval_on_a_full_disk_keeps_the_earlier_outputs_whole_and_says_so_in_one_line(tmp_path, monkeypatch, capsys):
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        torch.save(ICLR().state_dict(), tmp_path / f"{seed}.pth")
+    for name in ("a.png", "b.png"):
+        save_image(torch.rand(3, 16, 16), tmp_path / "in" / name)
+    out = tmp_path / "out"
+    args = ["--input_dir", str(tmp_path / "in"), "--output_dir", str(out), "--device", "cpu", "--faithful"]
+    assert eval_main(args + ["--weights", str(tmp_path / "0.pth")]) == 0
+    before = {name: (out / name).read_bytes() for name in ("a.png", "b.png")}
+    _disk_full_after(monkeypatch, image_io, 1)
+    capsys.readouterr()
+    assert eval_main(args + ["--weights", str(tmp_path / "1.pth")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if "error" in line] == \
+        [f"error: cannot write {out / 'b.png'}: No space left on device"]
+    assert (out / "a.png").read_bytes() != before["a.png"] and (out / "b.png").read_bytes() == before["b.png"]
+    assert not list(out.glob("*.tmp"))
+
+
+def test_measure_on_a_full_disk_keeps_the_old_csv(tmp_path, monkeypatch, capsys):
+    for name in ("1.png", "2.png"):
+        save_image(torch.rand(3, 16, 16), tmp_path / "gt" / name)
+        save_image(torch.rand(3, 16, 16), tmp_path / "pred" / name)
+    args = ["--pred_dir", str(tmp_path / "pred"), "--gt_dir", str(tmp_path / "gt"), "--no_lpips", "--no_progress"]
+    assert measure_main(args) == 0
+    csv_path = tmp_path / "pred" / "metrics.csv"
+    before = csv_path.read_bytes()
+    save_image(torch.rand(3, 16, 16), tmp_path / "pred" / "2.png")
+    _disk_full_after(monkeypatch, atomic_file, 0)
+    capsys.readouterr()
+    assert measure_main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{csv_path} (No space left on device)" in err and "Traceback" not in err
+    assert csv_path.read_bytes() == before
+    assert not list((tmp_path / "pred").glob("*.tmp"))
+
+
+# ---- Ctrl-C in eval.py (issue 34) ---------------------------------------------------------------------------
+
+@pytest.fixture
+def eval_args(tmp_path):
+    """Three small inputs and the eval.py arguments (seeded ICLR weights, PyTorch backend) writing to ``out``."""
+    torch.manual_seed(0)
+    torch.save(ICLR().state_dict(), tmp_path / "w.pth")
+    for name in ("a.png", "b.png", "c.png"):
+        save_image(torch.rand(3, 16, 16), tmp_path / "in" / name)
+    return ["--input_dir", str(tmp_path / "in"), "--output_dir", str(tmp_path / "out"), "--weights",
+            str(tmp_path / "w.pth"), "--device", "cpu", "--backend", "torch"]
+
+
+def test_ctrl_c_in_eval_says_what_was_written_in_one_line(eval_args, tmp_path, monkeypatch, capsys):
+    real = folder_enhancement.save_image
+
+    def ctrl_c_at_b(image, path, *args):
+        if Path(path).stem == "b":
+            raise KeyboardInterrupt
+        real(image, path, *args)
+
+    monkeypatch.setattr(folder_enhancement, "save_image", ctrl_c_at_b)
+    assert eval_main(eval_args) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == f"interrupted: 1 of 3 images written to {tmp_path / 'out'}"
+    assert read_output_manifest(tmp_path / "out") == ["a.png"]
+
+
+def test_ctrl_c_in_eval_before_enhancing_is_one_line(eval_args, monkeypatch, capsys):
+    def ctrl_c(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(folder_enhancement, "load_iclr_weights", ctrl_c)
+    assert eval_main(eval_args) == 130
+    assert capsys.readouterr().err == "interrupted before any image was enhanced\n"
+
+
+# ---- last.pth on a full disk (issue 34) ---------------------------------------------------------------------
+
+# How a full disk shows in torch.save: an OSError from the file, or a short write its zip writer notices.
+DISK_FULL = {"OSError": OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
+             "RuntimeError": RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")}
+
+
+def _training_state_saves_fail(monkeypatch, error: Exception) -> None:
+    """``torch.save`` of a training state (a dict with a ``history``) writes a little, then raises ``error``."""
+    real = torch.save
+
+    def save(obj, f, *args, **kwargs):
+        if not (isinstance(obj, dict) and "history" in obj):
+            return real(obj, f, *args, **kwargs)
+        f.write(b"PK\x03\x04 part of it")
+        raise error
+    monkeypatch.setattr(torch, "save", save)
+
+
+@pytest.mark.parametrize("raised", DISK_FULL)
+def test_training_state_on_a_full_disk_is_one_line_and_keeps_the_old_one(tmp_path, monkeypatch, raised):
+    save_training_state({"history": [1]}, tmp_path / "last.pth")
+    before = (tmp_path / "last.pth").read_bytes()
+    _training_state_saves_fail(monkeypatch, DISK_FULL[raised])
+    with pytest.raises(CheckpointWriteError) as error:
+        save_training_state({"history": [1, 2]}, tmp_path / "last.pth")
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"cannot write {tmp_path / 'last.pth'}: ")
+    assert ("No space left on device" if raised == "OSError" else "lack of disk space") in message
+    assert (tmp_path / "last.pth").read_bytes() == before and sorted(tmp_path.iterdir()) == [tmp_path / "last.pth"]
+
+
+def test_train_on_a_full_disk_stops_in_one_line_naming_the_last_good_state(tmp_path, monkeypatch, capsys):
+    pairs = write_lol_pairs(tmp_path / "lol", train=2, val=1)
+    run = tmp_path / "run"
+    args = ["--lol_v1", "--data_root", str(pairs), "--run_dir", str(run), "--device", "cpu", "--no_lpips",
+            "--batch_size", "2", "--cropSize", "32", "--P_weight", "0", "--max_iters_per_epoch", "1"]
+    assert train.main(args + ["--nEpochs", "1"]) == 0
+    before = (run / "last.pth").read_bytes()
+    capsys.readouterr()
+    _training_state_saves_fail(monkeypatch, DISK_FULL["OSError"])
+    assert train.main(args + ["--nEpochs", "2", "--resume", str(run / "last.pth")]) == 1
+    err = capsys.readouterr().err  # and the progress bars
+    assert "Traceback" not in err and [line for line in err.splitlines() if line.startswith("error")] == [
+        f"error: cannot write {run / 'last.pth'}: No space left on device; the last good state is {run / 'last.pth'}"]
+    assert (run / "last.pth").read_bytes() == before and not list(run.glob("*.tmp"))

@@ -1,12 +1,16 @@
 """Tiled inference: tile layout, blending weights, exactness for local functions, ICLR agreement."""
 import itertools
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from engine import inference_memory
 from engine.enhancer import torch_enhancer
-from engine.tiled_inference import AUTO_TILE_PIXELS, blend_window, needs_tiling, tile_starts, tiled_apply
+from engine.inference_memory import needs_tiling
+from engine.tiled_inference import blend_window, tile_starts, tiled_apply
 from net import ICLR
 
 # Blending only rounds: (w1·f + w2·f) / (w1 + w2) is f to within an ulp or two of values in [0, 1].
@@ -123,14 +127,31 @@ def test_iclr_tiles_agree_with_the_whole_image(iclr):
     assert psnr > 50, f"tiled vs whole PSNR {psnr:.2f} dB"
 
 
-def test_needs_tiling():
-    assert AUTO_TILE_PIXELS == 2048 * 2048
-    assert not needs_tiling(2048, 2048) and needs_tiling(2048, 2049)
-    assert needs_tiling(10, 10, max_pixels=99)
+def test_automatic_tiling_follows_the_memory_an_image_needs(iclr, monkeypatch):
+    """A 2040x2040 image, just under the former 4 MP threshold, was enhanced whole and peaked at 11 GB
+    (PyTorch) / 7.1 GB (OpenVINO): it is tiled where half the available memory is less than that, and a
+    photo is tiled whenever a smaller one with the same enhancer is."""
+    torch_path = torch_enhancer("iclr", iclr)
+    openvino = replace(torch_path, backend="openvino")
+    monkeypatch.setattr(inference_memory, "available_memory", lambda: 16 << 30)
+    assert inference_memory.memory_budget() == 8 << 30
+    assert needs_tiling(torch_path, 2040, 2040) and needs_tiling(torch_path, 6000, 4000)
+    assert not needs_tiling(torch_path, 1080, 1920) and not needs_tiling(openvino, 1080, 1920)
+    assert inference_memory.whole_image_bytes("iclr", "openvino", 2040, 2040) < \
+        inference_memory.whole_image_bytes("iclr", "torch", 2040, 2040)
+    assert not needs_tiling(torch_path, 2040, 2040, budget=64 << 30)
+    monkeypatch.setattr(inference_memory, "available_memory", lambda: None)  # unreadable: the fixed budget
+    assert inference_memory.memory_budget() == inference_memory.FALLBACK_BUDGET
 
 
-@pytest.mark.parametrize("tile, overlap", [(0, 0), (16, -1), (16, 8), (16, 16), (16, 20)])
+@pytest.mark.skipif(not Path("/proc/meminfo").is_file(), reason="reads Linux's /proc/meminfo")
+def test_available_memory_is_read_from_the_system():
+    assert 0 < inference_memory.available_memory() < 1 << 50
+
+
+@pytest.mark.parametrize("tile, overlap", [(0, 0), (1, 0), (16, -1), (16, 8), (16, 16), (16, 20)])
 def test_bad_tiling_arguments(tile, overlap):
+    """Tiles of 1 pixel stopped the ONNX Runtime graph with a modulo by zero (eval.py --tile 1)."""
     with pytest.raises(ValueError):
         tiled_apply(_identity, _rand(3, 20, 20), tile, overlap)
     with pytest.raises(ValueError):

@@ -95,9 +95,12 @@ def test_non_positive_sizes_are_rejected_when_parsed(flag, capsys):
     assert stop.value.code == 2 and "must be at least 1" in capsys.readouterr().err
 
 
-def test_negative_number_is_read_as_the_flags_value(captured, pairs, tmp_path):
-    assert train.main(_iclr_args(pairs, tmp_path, "--lr", "-1e-4", "--seed", "-3")) == 0
-    assert captured["cfg"].lr == -1e-4 and captured["cfg"].seed == -3
+def test_negative_number_is_read_as_the_flags_value(captured, pairs, tmp_path, capsys):
+    assert train.main(_iclr_args(pairs, tmp_path, "--seed", "-3")) == 0
+    assert captured["cfg"].seed == -3
+    with pytest.raises(SystemExit):  # read as the value of --lr, then refused: a rate is > 0
+        train.main(_iclr_args(pairs, tmp_path, "--lr", "-1e-4"))
+    assert "argument --lr: must be greater than 0, got '-1e-4'" in capsys.readouterr().err
 
 
 def test_best_weights_go_into_the_run_folder_by_default(captured, pairs, tmp_path):
@@ -123,9 +126,16 @@ def test_weights_the_run_did_not_write_are_not_replaced(captured, pairs, tmp_pat
     assert "--weights_dir" in capsys.readouterr().err
 
 
+def _earlier_state(path: Path) -> Path:
+    """An ICLR ``last.pth`` at ``path`` (train.py reads a --resume file before training)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": ICLR().state_dict(), "optimizer": {}, "scheduler": {}, "epoch": 1, "history": [],
+                "best_psnr": 0.0}, path)
+    return path
+
+
 def test_an_earlier_run_is_not_replaced_unless_resumed(captured, pairs, tmp_path, capsys):
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "last.pth").write_bytes(b"state of an earlier run")
+    _earlier_state(tmp_path / "run" / "last.pth")
     assert train.main(_iclr_args(pairs, tmp_path)) == 2
     assert "--resume" in capsys.readouterr().err and "cfg" not in captured
     assert train.main(_iclr_args(pairs, tmp_path, "--resume", str(tmp_path / "run" / "last.pth"))) == 0
@@ -140,8 +150,7 @@ def test_ctrl_c_says_where_the_last_good_state_is(monkeypatch, pairs, tmp_path, 
     err = capsys.readouterr().err
     assert err == "interrupted before any training state was written\n"
 
-    state = tmp_path / "run" / "last.pth"
-    state.write_bytes(b"a good state")
+    state = _earlier_state(tmp_path / "run" / "last.pth")
     assert train.main(_iclr_args(pairs, tmp_path, "--resume", str(state))) == 130
     assert capsys.readouterr().err == f"interrupted: the last good state is {state} (continue with --resume {state})\n"
 

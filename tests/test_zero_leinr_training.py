@@ -124,7 +124,7 @@ def test_seed_command_line(folders, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Zero-LEINR" in out and "best weights" in out
     assert sorted(p.name for p in (tmp_path / "run" / "test").iterdir()) == [
-        "0_denoised.png", "0_fused.png", "1_denoised.png", "1_fused.png"]
+        "0_denoised.png", "0_fused.png", "1_denoised.png", "1_fused.png", "eval_outputs.json"]
     assert (tmp_path / "run" / "final" / "Model_denoise.pth").is_file()
 
 

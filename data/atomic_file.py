@@ -1,4 +1,6 @@
-"""Atomic file writes: a temporary file beside the target, renamed over it, so a crash never leaves a torn file."""
+"""Atomic file writes: a temporary file beside the target, renamed over it, so a crash or a full disk never
+leaves a torn file (the previous one stays whole), and a link already at the target's name is replaced,
+never written through. Every file the project writes goes through ``atomic_write``."""
 import glob
 import os
 import re
@@ -48,23 +50,33 @@ def _umask() -> int:
 def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, flush it to disk, then rename it over
     ``path`` (creating parent folders). Temporaries of ``path`` left by interrupted earlier writes are
-    deleted first; this write's own is deleted if it fails or is interrupted."""
+    deleted first; this write's own is deleted if it fails or is interrupted. An ``OSError`` of the
+    system (a full disk: ``errno.ENOSPC``) is raised again, as the same subclass, naming ``path`` instead
+    of the temporary."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fchmod(f.fileno(), 0o666 & ~_umask())  # as open() would create it; mkstemp makes it 0600
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as error:
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(error, OSError) and error.errno is not None:
+            raise OSError(error.errno, error.strerror or os.strerror(error.errno), str(path)) from error
         raise
     _sync_folder(path.parent)
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through ``atomic_write``."""
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def atomic_save(obj, path) -> None:
