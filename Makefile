@@ -1,10 +1,11 @@
 # Quick start: `make demo` (set up + enhance the bundled pairs with the shipped weights), `make test` (set up + run the
-# test suite); `make train-demo` trains ICLR for a few iterations on the bundled pairs.
+# test suite); `make train-demo` trains ICLR for a few iterations on the bundled pairs; `make app` (set up + start the
+# local web app on http://127.0.0.1:7860).
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test demo train-demo
+.PHONY: venv test demo train-demo app
 
 venv: $(VENV)/.installed
 
@@ -15,7 +16,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-test: venv
+# The optional extras: the web app's (Gradio) and the tests' (the app's, Playwright for its browser test).
+$(VENV)/.installed-%: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[$*]'
+	touch $@
+
+test: $(VENV)/.installed-test
 	$(PY) -m pytest -q tests
 
 demo: venv
@@ -23,3 +29,6 @@ demo: venv
 
 train-demo: venv
 	$(PY) train.py --demo
+
+app: $(VENV)/.installed-app
+	$(PY) app.py
