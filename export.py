@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 
 from data.atomic_file import atomic_write
-from engine.checkpoint import load_iclr_weights, load_zero_leinr_weights
-from engine.command_line import positive_float
-from engine.enhancer import OUTPUTS
-from engine.onnx_cache import cached_onnx
-from engine.onnx_export import OPSET
+from engine.commands.command_line import positive_float
+from engine.inference.enhancer import OUTPUTS
+from engine.inference.onnx_cache import cached_onnx
+from engine.inference.onnx_export import OPSET
+from engine.weights.checkpoint import load_iclr_weights, load_zero_leinr_weights
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ no download is involved.
 """
 from pathlib import Path
 
-from engine.checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
+from engine.weights.checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
 from net import ICLR, ZeroLEINR
 
 dependencies = ["torch"]

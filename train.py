@@ -23,21 +23,22 @@ from tqdm import tqdm
 
 from data.atomic_file import atomic_write_text
 from data.options import DEFAULT_DATA_ROOT, add_dataset_arguments, preset_from_args
-from engine.checkpoint import TRAINING_STATE_FILE, CheckpointWriteError, load_training_state
-from engine.command_line import (EXIT_INTERRUPTED, CommandLineParser, non_negative_float, non_negative_int,
-                                 positive_float, positive_int)
-from engine.distributed import DistributedContext, init_distributed
-from engine.enhancer import OUTPUTS
-from engine.folder_enhancement import FolderEnhancement, enhance_folder, output_suffixes
-from engine.folder_measurement import measure_folder
-from engine.iclr_trainer import ICLRTrainConfig, NonFiniteLossError, train_iclr
-from engine.metrics import LPIPSMetric
+from engine.commands.command_line import (CommandLineParser, non_negative_float, non_negative_int,
+                                          positive_float, positive_int)
+from engine.exit_codes import EXIT_INTERRUPTED
+from engine.inference.enhancer import OUTPUTS
+from engine.inference.folder_enhancement import FolderEnhancement, enhance_folder, output_suffixes
+from engine.measurement.folder_measurement import measure_folder
+from engine.measurement.metrics import LPIPSMetric
 from engine.performance import PerformanceOptions
-from engine.recipes import RECIPES, SCRATCH_RECIPES, layered
-from engine.resume_settings import check_resume_settings
-from engine.run_outputs import check_run_outputs, gpu_sized_warning, interrupted_message
-from engine.training_loop import last_good_state
-from engine.zero_leinr_trainer import TooManyNonFiniteSteps, ZeroLEINRTrainConfig, train_zero_leinr
+from engine.training.distributed import DistributedContext, init_distributed
+from engine.training.iclr_trainer import ICLRTrainConfig, NonFiniteLossError, train_iclr
+from engine.training.recipes import RECIPES, SCRATCH_RECIPES, layered
+from engine.training.resume_settings import check_resume_settings
+from engine.training.run_outputs import check_run_outputs, gpu_sized_warning, interrupted_message
+from engine.training.training_loop import last_good_state
+from engine.training.zero_leinr_trainer import TooManyNonFiniteSteps, ZeroLEINRTrainConfig, train_zero_leinr
+from engine.weights.checkpoint import TRAINING_STATE_FILE, CheckpointWriteError, load_training_state
 from loss import PretrainedWeightsUnavailable
 
 CONFIGS = {"iclr": ICLRTrainConfig, "zero_leinr": ZeroLEINRTrainConfig}

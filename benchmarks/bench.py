@@ -20,7 +20,7 @@ forward, counted on fake tensors), achieved GFLOP/s (those FLOPs over the median
 share of the machine's peak, measured in the same run with the same thread count as the best of
 three large fp32 matrix products (``torch.mm``, 4096x4096); and the share of 8-bit output values
 within one level of the fp32 eager path (``Enhancer.to_uint8``: ICLR truncates to 8 bits, Zero-LEINR
-rounds, as eval.py). Every path is an ``engine.enhancer.Enhancer``, as eval.py runs it.
+rounds, as eval.py). Every path is an ``engine.inference.enhancer.Enhancer``, as eval.py runs it.
 
 Each configuration first makes one untimed *check call*: its output is compared with the
 baseline's, and its peak memory is taken during it (it includes one-time allocations such as
@@ -50,16 +50,16 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from data.atomic_file import atomic_write_text
-from engine.backend_choice import graph_enhancer
-from engine.command_line import parse_size
+from engine.commands.command_line import parse_size
 from engine.device import resolve_device
-from engine.distributed import DistributedContext
-from engine.enhancer import torch_enhancer
-from engine.graph_backends import GRAPH_BACKENDS
-from engine.iclr_trainer import ICLRStep
+from engine.inference.backend_choice import graph_enhancer
+from engine.inference.enhancer import torch_enhancer
+from engine.inference.graph_backends import GRAPH_BACKENDS
 from engine.performance import (PerformanceOptions, apply_backend_flags, autocast, cpu_has_native_bf16,
                                 inference_context, prepare_model, restore_backend_flags)
-from engine.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig
+from engine.training.distributed import DistributedContext
+from engine.training.iclr_trainer import ICLRStep
+from engine.training.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig
 from loss import ICLRObjective
 from net import ICLR, ZeroLEINR
 

@@ -41,8 +41,8 @@ def worker(args) -> None:
     printing each time as JSON."""
     import torch
 
-    from engine.distributed import DistributedContext
-    from engine.iclr_trainer import ICLRStep
+    from engine.training.distributed import DistributedContext
+    from engine.training.iclr_trainer import ICLRStep
     from engine.performance import PerformanceOptions
     from loss import ICLRObjective
     from net import ICLR

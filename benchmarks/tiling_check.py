@@ -19,13 +19,13 @@ import torch
 
 from data.image_io import list_images, read_image
 from data.pairing import pair_folders
-from engine.checkpoint import load_iclr_weights, load_zero_leinr_weights
-from engine.command_line import parse_size
+from engine.commands.command_line import parse_size
 from engine.device import resolve_device
-from engine.enhancer import Enhancer, torch_enhancer
-from engine.folder_enhancement import AUTO_TILE_SIZE, FolderEnhancement
-from engine.metrics import psnr, read_uint8
-from engine.tiled_inference import tile_starts, tiled_apply
+from engine.inference.enhancer import Enhancer, torch_enhancer
+from engine.inference.folder_enhancement import AUTO_TILE_SIZE, FolderEnhancement
+from engine.inference.tiled_inference import tile_starts, tiled_apply
+from engine.measurement.metrics import psnr, read_uint8
+from engine.weights.checkpoint import load_iclr_weights, load_zero_leinr_weights
 from net import ICLR, ZeroLEINR
 
 

@@ -103,7 +103,7 @@ def prepare_model(model: nn.Module, opts: PerformanceOptions, compile_children: 
 
     ``channels_last`` converts the parameters in place. ``compile`` wraps ``model`` in
     ``torch.compile``, or, when ``compile_children`` names submodules (e.g. ZeroLEINR's
-    ``("enhancer_b1", "enhancer_b2", "denoiser")``, which ``engine.enhancer.torch_enhancer`` reaches through
+    ``("enhancer_b1", "enhancer_b2", "denoiser")``, which ``engine.inference.enhancer.torch_enhancer`` reaches through
     ``fuse``/``denoise`` rather than ``forward``),
     replaces those children by compiled wrappers (their state-dict keys then gain ``_orig_mod.``).
     """

@@ -22,7 +22,7 @@ def padded_size(side: int) -> int:
     """Smallest side >= ``side`` (and >= 32) that is a multiple of 8.
 
     Written as a multiple of 8 times ``torch.sym_max``, which is ``max`` on ints and keeps ``side``
-    symbolic in an ONNX export (``engine.onnx_export.ICLRGraph``: one graph for every size).
+    symbolic in an ONNX export (``engine.inference.onnx_export.ICLRGraph``: one graph for every size).
     """
     return SIZE_MULTIPLE * torch.sym_max((side + SIZE_MULTIPLE - 1) // SIZE_MULTIPLE, MIN_SIDE // SIZE_MULTIPLE)
 

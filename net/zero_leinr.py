@@ -1,6 +1,6 @@
 """Zero-LEINR (spec §1): two DCE-Net branches fused by magnitude/direction, then the N2N U-Net.
 
-Weight files (reading, writing, ``module.`` prefixes) are ``engine.checkpoint``'s business; this
+Weight files (reading, writing, ``module.`` prefixes) are ``engine.weights.checkpoint``'s business; this
 file only builds the network."""
 from typing import Optional, Tuple
 
@@ -26,7 +26,7 @@ def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
 def padded_size(h: int, w: int, square_pad: bool) -> Tuple[int, int]:
     """ENRB input size: the released square ``S = ceil(max(H,W)/32)·32`` on both sides, or each
     side rounded up to its own multiple of 32. Integer arithmetic and ``torch.sym_max``, so that
-    symbolic sizes stay symbolic when the model is exported (``engine/onnx_export.py``)."""
+    symbolic sizes stay symbolic when the model is exported (``engine/inference/onnx_export.py``)."""
     ph, pw = (h + DOWNSCALE - 1) // DOWNSCALE * DOWNSCALE, (w + DOWNSCALE - 1) // DOWNSCALE * DOWNSCALE
     if square_pad:
         ph = pw = torch.sym_max(ph, pw)

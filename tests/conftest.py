@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from data.image_io import save_image
-from engine import onnx_cache
+from engine.inference import onnx_cache
 
 DATA = pathlib.Path(__file__).resolve().parent / "data"
 

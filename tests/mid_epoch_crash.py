@@ -1,5 +1,5 @@
 """Test helper: simulate a crash right after the training loop writes a mid-epoch checkpoint."""
-import engine.training_loop as training_loop
+import engine.training.training_loop as training_loop
 
 
 def crash_after_mid_epoch_save(monkeypatch, epoch: int, iteration: int) -> None:

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from data.image_io import read_image, save_image
-from engine import app_command
-from engine.app_workspace import AppWorkspace
-from engine.eval_command import main as eval_main
-from engine.photo_enhancement import AppModels, PhotoSettings, enhance_photo, enhance_uploads
+from engine.app.app_workspace import AppWorkspace
+from engine.app.photo_enhancement import AppModels, PhotoSettings, enhance_photo, enhance_uploads
+from engine.commands import app_command
+from engine.commands.eval_command import main as eval_main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "demo" / "LOLdataset" / "eval15" / "low" / "1.png"
@@ -175,7 +175,7 @@ def test_app_on_a_busy_port_is_one_line(monkeypatch, tmp_path, capsys):
 
 def test_page_builds_without_analytics(models, tmp_path, monkeypatch):
     gradio = pytest.importorskip("gradio")
-    from engine.app_page import build_page
+    from engine.app.app_page import build_page
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     page = build_page(models, AppWorkspace())
     assert isinstance(page, gradio.Blocks) and page.analytics_enabled is False

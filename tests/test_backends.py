@@ -17,11 +17,11 @@ import torch
 
 import export as export_cli
 from data.image_io import read_image, save_image
-from engine import onnx_cache, onnx_export
-from engine.eval_command import main as eval_main
-from engine.backend_choice import CPU_AUTO_ORDER, backend_candidates
-from engine.graph_backends import (GRAPH_BACKENDS, BackendUnavailable, OpenVinoGraph, load_graph,
-                                   load_graph_enhancer)
+from engine.commands.eval_command import main as eval_main
+from engine.inference import onnx_cache, onnx_export
+from engine.inference.backend_choice import CPU_AUTO_ORDER, backend_candidates
+from engine.inference.graph_backends import (GRAPH_BACKENDS, BackendUnavailable, OpenVinoGraph, load_graph,
+                                             load_graph_enhancer)
 from engine.performance import cpu_has_native_bf16
 from net import ICLR, ZeroLEINR
 from tests.conftest import ICLR_SWITCH_FLAGS, ICLR_SWITCHES  # both switches in one graph
@@ -130,7 +130,7 @@ def test_openvino_keeps_the_blobs_of_its_most_recent_shapes_beside_the_graph(zer
 SIGNAL_AFTER_TWO_GRAPHS = """
 import os, signal, sys
 import numpy as np
-from engine.graph_backends import load_graph
+from engine.inference.graph_backends import load_graph
 image, strength = np.zeros((1, 3, 16, 24), np.float32), np.ones((1, 2), np.float32)
 first, second = load_graph("openvino", sys.argv[1], 1), load_graph("openvino", sys.argv[1], 1)
 first(image, strength), second(image, strength)

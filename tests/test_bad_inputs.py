@@ -18,16 +18,17 @@ import export as export_cli
 import train
 from data.image_io import ImageReadError, image_size, read_image_array, save_image
 from data.output_manifest import MANIFEST_NAME, read_output_manifest, write_output_manifest
-from engine import folder_enhancement, folder_measurement
-from engine.checkpoint import (CheckpointError, load_iclr_weights, load_training_state, load_zero_leinr_weights,
-                               save_zero_leinr_weights)
-from engine.enhancer import Enhancer
-from engine.eval_command import main as eval_main
-from engine.iclr_trainer import ICLRTrainConfig, train_iclr
-from engine.measure_command import main as measure_main
-from engine.metrics import Measurement
-from engine.run_log import write_run_log
-from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
+from engine.commands.eval_command import main as eval_main
+from engine.commands.measure_command import main as measure_main
+from engine.inference import folder_enhancement
+from engine.inference.enhancer import Enhancer
+from engine.measurement import folder_measurement
+from engine.measurement.metrics import Measurement
+from engine.training.iclr_trainer import ICLRTrainConfig, train_iclr
+from engine.training.run_log import write_run_log
+from engine.training.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
+from engine.weights.checkpoint import (CheckpointError, load_iclr_weights, load_training_state, load_zero_leinr_weights,
+                                       save_zero_leinr_weights)
 from net import ICLR, ZeroLEINR
 from tests.conftest import ICLR_SWITCH_FLAGS, write_lol_pairs, write_low_light_images
 

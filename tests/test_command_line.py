@@ -1,9 +1,9 @@
-"""Flag types shared by the scripts (engine/command_line.py)."""
+"""Flag types shared by the scripts (engine/commands/command_line.py)."""
 import argparse
 
 import pytest
 
-from engine.command_line import non_negative_float, parse_size, positive_float
+from engine.commands.command_line import non_negative_float, parse_size, positive_float
 
 
 def test_parse_size_reads_width_then_height():

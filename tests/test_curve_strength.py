@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from data.image_io import read_image
-from engine.checkpoint import SHIPPED_WEIGHTS, load_zero_leinr_weights
-from engine.enhancer import torch_enhancer
-from engine.tiled_inference import tiled_apply
+from engine.inference.enhancer import torch_enhancer
+from engine.inference.tiled_inference import tiled_apply
+from engine.weights.checkpoint import SHIPPED_WEIGHTS, load_zero_leinr_weights
 from net import ZeroLEINR
 from net.curve_strength import CHOICE_SIDE, MIN_CHOICE_SIDE, STRENGTHS, shrink_for_choice
 

@@ -1,10 +1,10 @@
-"""engine/epoch_progress.py: each epoch's remaining batches, from one loader whose workers persist."""
+"""engine/training/epoch_progress.py: each epoch's remaining batches, from one loader whose workers persist."""
 import os
 
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
-from engine.epoch_progress import EpochBatches, EpochProgress
+from engine.training.epoch_progress import EpochBatches, EpochProgress
 
 
 class KeyDataset(Dataset):

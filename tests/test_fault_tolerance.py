@@ -11,19 +11,19 @@ import torch
 
 import data.atomic_file as atomic_file
 import data.image_io as image_io
-import engine.weight_set as weight_set
-import engine.zero_leinr_trainer as trainer
+import engine.weights.weight_set as weight_set
+import engine.training.zero_leinr_trainer as trainer
 import train
 from data.atomic_file import atomic_save
 from data.image_io import save_image
 from data.output_manifest import read_output_manifest
-from engine import folder_enhancement
-from engine.checkpoint import (CheckpointError, CheckpointWriteError, load_zero_leinr_weights, save_training_state,
-                               save_zero_leinr_weights)
-from engine.epoch_terms import EpochTerms
-from engine.eval_command import main as eval_main
-from engine.measure_command import main as measure_main
-from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
+from engine.commands.eval_command import main as eval_main
+from engine.commands.measure_command import main as measure_main
+from engine.inference import folder_enhancement
+from engine.training.epoch_terms import EpochTerms
+from engine.training.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
+from engine.weights.checkpoint import (CheckpointError, CheckpointWriteError, load_zero_leinr_weights, save_training_state,
+                                       save_zero_leinr_weights)
 from net import ICLR, ZeroLEINR
 from net.zero_leinr import RELEASED_WEIGHT_FILES
 from tests.conftest import write_lol_pairs, write_zero_leinr_folders

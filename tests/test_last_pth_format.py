@@ -1,4 +1,4 @@
-"""``last.pth`` keeps its layout across the shared training loop (engine/training_loop.py): the entries of
+"""``last.pth`` keeps its layout across the shared training loop (engine/training/training_loop.py): the entries of
 each model's training state are the ones the trainers wrote before it, and a state built by hand with
 exactly those entries (as a run of the earlier code left it, mid-epoch) resumes bit-identically."""
 from dataclasses import asdict
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.iclr_trainer import ICLRTrainConfig, train_iclr
-from engine.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
+from engine.training.iclr_trainer import ICLRTrainConfig, train_iclr
+from engine.training.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
 from tests.conftest import write_low_light_images
 from tests.mid_epoch_crash import crash_after_mid_epoch_save
 

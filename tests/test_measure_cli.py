@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import engine.metrics
-from engine.measure_command import main as measure_main
-from engine.metrics import LPIPSMetric, measure_images
+import engine.measurement.metrics
+from engine.commands.measure_command import main as measure_main
+from engine.measurement.metrics import LPIPSMetric, measure_images
 
 
 def write_rgb(path, array):
@@ -68,7 +68,7 @@ def test_cli_preset_defaults_and_csv_path(lolv2_like, tmp_path, capsys):
 def test_cli_reports_unavailable_lpips(lolv2_like, tmp_path, monkeypatch, capsys):
     root, _ = lolv2_like
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
-    monkeypatch.setattr(engine.metrics, "LPIPSMetric", lambda: LPIPSMetric(allow_download=False))
+    monkeypatch.setattr(engine.measurement.metrics, "LPIPSMetric", lambda: LPIPSMetric(allow_download=False))
     assert run(["--pred_dir", str(root / "pred"), "--gt_dir", str(root / "gt")]) == 0
     out = capsys.readouterr().out
     assert "LPIPS unavailable: " in out and "alexnet-owt-7be5be79.pth" in out

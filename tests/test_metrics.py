@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from data.pairing import pair_folders
-from engine.metrics import (LPIPSMetric, gt_mean_correct, measure_images, measure_pairs, psnr, resize_to,
-                            ssim)
+from engine.measurement.metrics import (LPIPSMetric, gt_mean_correct, measure_images, measure_pairs, psnr, resize_to,
+                                        ssim)
 
 CASES = [f"case{i}" for i in range(3)]
 

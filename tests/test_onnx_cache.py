@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import onnx_cache, onnx_export
-from engine.file_digest import digest_path, has_valid_digest
-from engine.graph_backends import load_graph_enhancer
+from engine.inference import onnx_cache, onnx_export
+from engine.inference.file_digest import digest_path, has_valid_digest
+from engine.inference.graph_backends import load_graph_enhancer
 from net import ZeroLEINR
 
 

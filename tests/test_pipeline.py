@@ -4,8 +4,8 @@ from pathlib import Path
 import torch
 
 import train
-from engine.eval_command import main as eval_main
-from engine.iclr_trainer import ICLRTrainConfig, train_iclr
+from engine.commands.eval_command import main as eval_main
+from engine.training.iclr_trainer import ICLRTrainConfig, train_iclr
 from tests.conftest import ICLR_SWITCH_FLAGS
 from tests.mid_epoch_crash import crash_after_mid_epoch_save
 
@@ -61,7 +61,7 @@ def test_eval_on_odd_sizes_and_corrupt_file(tmp_path, capsys):
 
 
 def test_bright_inputs_note_names_only_bright_images():
-    from engine.bright_inputs import BRIGHT_INPUT_MEAN, bright_inputs_note, is_bright
+    from engine.inference.bright_inputs import BRIGHT_INPUT_MEAN, bright_inputs_note, is_bright
     assert not is_bright(torch.full((3, 8, 8), 0.06))  # a LOLv1 low image's typical mean
     assert is_bright(torch.full((3, 8, 8), BRIGHT_INPUT_MEAN + 0.01))
     assert bright_inputs_note([], 4) is None
@@ -139,7 +139,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_state(small_lol, tmp_path, mo
     """A NaN loss in epoch 2 raises NonFiniteLossError naming the batch; last.pth stays epoch 1's."""
     import pytest
 
-    import engine.iclr_trainer as trainer
+    import engine.training.iclr_trainer as trainer
     quiet = dict(log=lambda *_: None)
     real_call = trainer.ICLRObjective.__call__
     calls = []

@@ -3,7 +3,7 @@ import math
 
 from PIL import Image
 
-from engine.run_log import write_run_log
+from engine.training.run_log import write_run_log
 
 NAN = math.nan
 

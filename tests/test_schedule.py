@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from engine.schedule import warmup_cosine_scheduler
+from engine.training.schedule import warmup_cosine_scheduler
 
 
 def _lrs(n_epochs, skip_zero_lr_epoch=False):

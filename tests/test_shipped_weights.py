@@ -8,9 +8,9 @@ import torch
 
 from data.image_io import read_image, to_uint8_round, to_uint8_truncate
 from data.options import PRESETS
-from engine.checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
-from engine.enhancer import torch_enhancer
-from engine.metrics import gt_mean_correct, psnr
+from engine.inference.enhancer import torch_enhancer
+from engine.measurement.metrics import gt_mean_correct, psnr
+from engine.weights.checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
 from net import ICLR
 from net.zero_leinr import RELEASED_WEIGHT_FILES
 

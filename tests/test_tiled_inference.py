@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine import inference_memory
-from engine.enhancer import torch_enhancer
-from engine.inference_memory import needs_tiling
-from engine.tiled_inference import blend_window, tile_starts, tiled_apply
+from engine.inference import inference_memory
+from engine.inference.enhancer import torch_enhancer
+from engine.inference.inference_memory import needs_tiling
+from engine.inference.tiled_inference import blend_window, tile_starts, tiled_apply
 from net import ICLR
 
 # Blending only rounds: (w1·f + w2·f) / (w1 + w2) is f to within an ulp or two of values in [0, 1].

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import train
-from engine.checkpoint import save_zero_leinr_weights
-from engine.iclr_trainer import ICLRStep, ICLRTrainConfig, train_iclr
-from engine.run_outputs import TimeEstimate
-from engine.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig, train_zero_leinr
+from engine.training.iclr_trainer import ICLRStep, ICLRTrainConfig, train_iclr
+from engine.training.run_outputs import TimeEstimate
+from engine.training.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig, train_zero_leinr
+from engine.weights.checkpoint import save_zero_leinr_weights
 from loss import ICLRObjective
 from net import ICLR, ZeroLEINR
 from tests.conftest import write_lol_pairs

@@ -1,4 +1,4 @@
-"""engine/training_loop.py with a toy task (a third model costs one task class): epochs, resume mid-epoch,
+"""engine/training/training_loop.py with a toy task (a third model costs one task class): epochs, resume mid-epoch,
 history and metrics files, best-score tracking, non-finite steps handed to the task."""
 import math
 from dataclasses import dataclass, field
@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-import engine.training_loop as training_loop
-from engine.distributed import DistributedContext
+import engine.training.training_loop as training_loop
 from engine.performance import PerformanceOptions
-from engine.training_loop import TrainingLoop
-from engine.training_task import StepResult
+from engine.training.distributed import DistributedContext
+from engine.training.training_loop import TrainingLoop
+from engine.training.training_task import StepResult
 from tests.mid_epoch_crash import crash_after_mid_epoch_save
 
 CPU = DistributedContext.single_process("cpu")
@@ -121,7 +121,7 @@ def test_a_resumed_task_ends_as_an_uninterrupted_one(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         TrainingLoop(cfg, "toy", CPU, **QUIET).run(ToyTask(tmp_path / "part"))
     monkeypatch.undo()
-    # engine.checkpoint recognises the training states of ICLR and Zero-LEINR only: read the toy's as it is
+    # engine.weights.checkpoint recognises the training states of ICLR and Zero-LEINR only: read the toy's as it is
     monkeypatch.setattr(training_loop, "load_training_state", lambda path, model, device: torch.load(path))
     cfg.resume = str(Path(cfg.run_dir) / "last.pth")
     resumed = TrainingLoop(cfg, "toy", CPU, **QUIET).run(ToyTask(tmp_path / "part"))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoint import load_zero_leinr_weights, save_zero_leinr_weights
+from engine.weights.checkpoint import load_zero_leinr_weights, save_zero_leinr_weights
 from loss.neighbor2neighbor import (NEIGHBOR_PAIRS, draw_pair_choice, generate_subimages,
                                     neighbor2neighbor_loss)
 from loss.training_noise import TrainingNoise

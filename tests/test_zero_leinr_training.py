@@ -7,10 +7,10 @@ import torch
 
 import train
 from data.image_io import read_image, save_image
-from engine.checkpoint import save_zero_leinr_weights
-from engine.eval_command import main as eval_main
-from engine.zero_leinr_trainer import ZeroLEINRTask, ZeroLEINRTrainConfig, ZeroLEINRStep, train_zero_leinr
-from engine.distributed import DistributedContext
+from engine.commands.eval_command import main as eval_main
+from engine.training.distributed import DistributedContext
+from engine.training.zero_leinr_trainer import ZeroLEINRTask, ZeroLEINRTrainConfig, ZeroLEINRStep, train_zero_leinr
+from engine.weights.checkpoint import save_zero_leinr_weights
 from net import ZeroLEINR
 from tests.conftest import write_zero_leinr_folders
 from tests.mid_epoch_crash import crash_after_mid_epoch_save
@@ -158,7 +158,7 @@ def test_eval_zero_leinr_missing_weights(tmp_path, capsys):
 
 
 def test_fast_path_iteration_and_inference():
-    from engine.enhancer import torch_enhancer
+    from engine.inference.enhancer import torch_enhancer
     from engine.performance import PerformanceOptions
     opts = PerformanceOptions(channels_last=True, amp_dtype="bf16")
     model, step = _step(performance=opts)

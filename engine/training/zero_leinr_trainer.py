@@ -1,5 +1,5 @@
 """Zero-LEINR's training task (spec §4, §6): its config, one iteration of three optimisers, validation every
-epoch; the loop itself is ``engine.training_loop``."""
+epoch; the loop itself is ``engine.training.training_loop``."""
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,13 +15,13 @@ from loss import CPLEBBranchLoss, TrainingNoise, draw_pair_choice, neighbor2neig
 from net import ZeroLEINR
 from net.n2n_unet import RELEASED_INIT_SCALE, init_n2n_weights_
 
-from .checkpoint import load_zero_leinr_weights, save_zero_leinr_weights
+from ..performance import PerformanceOptions, autocast, grad_scaler, prepare_input
+from ..weights.checkpoint import load_zero_leinr_weights, save_zero_leinr_weights
 from .distributed import DistributedContext
 from .epoch_terms import EpochTerms
-from .performance import PerformanceOptions, autocast, grad_scaler, prepare_input
 from .training_loop import TrainingLoop
 from .training_task import StepResult
-from .zero_leinr_validation import validate_zero_leinr
+from .validation import validate_zero_leinr
 
 
 class TooManyNonFiniteSteps(RuntimeError):
@@ -62,7 +62,7 @@ class ZeroLEINRTrainConfig:
     resume: str | None = None
     init_weights: str | None = None
     performance: PerformanceOptions = field(default_factory=PerformanceOptions)
-    # What a resume may change besides engine.resume_settings.MAY_CHANGE. Not ``epochs``: the denoiser's lr
+    # What a resume may change besides engine.training.resume_settings.MAY_CHANGE. Not ``epochs``: the denoiser's lr
     # milestones, set from it when the run starts, are restored from last.pth with its scheduler.
     RESUME_CHANGES: ClassVar[dict[str, str]] = {"max_nonfinite_steps": "the new limit applies from here on"}
 
@@ -164,7 +164,7 @@ class ZeroLEINRStep:
 
 
 class ZeroLEINRTask:
-    """Zero-LEINR's part of a training run (``engine.training_task.TrainingTask``): ``ZeroLEINRStep`` with
+    """Zero-LEINR's part of a training run (``engine.training.training_task.TrainingTask``): ``ZeroLEINRStep`` with
     its noise seeded by a call counter (two seeds per iteration), the denoiser's MultiStepLR stepped per
     epoch, validation every epoch when there are validation pairs, best by ``0.5·PSNR + 0.5·SSIM``, the
     last epoch's networks in ``<run_dir>/final``.
@@ -265,7 +265,7 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
     denoiser's MultiStepLR steps, validation (PSNR/SSIM of the 8-bit denoised output), the three
     networks of the best ``0.5·PSNR + 0.5·SSIM`` epoch go to ``weights_dir`` (the last epoch's when
     there is no validation) and the last epoch's to ``<run_dir>/final`` (each folder written as one
-    set, ``save_zero_leinr_weights``). ``engine.training_loop`` writes ``<run_dir>/last.pth`` (every
+    set, ``save_zero_leinr_weights``). ``engine.training.training_loop`` writes ``<run_dir>/last.pth`` (every
     ``save_every_iters`` batches too) and resumes from it (``resume``).
     """
     ctx = ctx or DistributedContext.single_process(cfg.device)

@@ -11,8 +11,8 @@ turns an output into the (H,W,3) uint8 image that is saved: ICLR truncates (as t
 ``ToPILImage`` in the released code), Zero-LEINR rounds half up (as ``save_image``).
 
 Built by ``torch_enhancer`` (PyTorch eager: faithful fp32, or with ``PerformanceOptions``) and
-``engine.graph_backends.load_graph_enhancer`` (an exported ONNX graph); ``engine.backend_choice``
-picks one, ``engine.tiled_inference.tiled_apply`` runs one tile by tile (``Enhancer.for_image``).
+``engine.inference.graph_backends.load_graph_enhancer`` (an exported ONNX graph); ``engine.inference.backend_choice``
+picks one, ``engine.inference.tiled_inference.tiled_apply`` runs one tile by tile (``Enhancer.for_image``).
 """
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +24,7 @@ from torch import nn
 
 from data.image_io import TO_UINT8
 
-from .performance import PerformanceOptions, autocast, inference_context, prepare_input
+from ..performance import PerformanceOptions, autocast, inference_context, prepare_input
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Enhancer:
 
     def for_image(self, image: torch.Tensor) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
         """This enhancer with the per-image inputs of ``image`` (3,H,W) fixed, for its tiles
-        (``engine.tiled_inference.tiled_apply``): every tile is enhanced as part of the whole image."""
+        (``engine.inference.tiled_inference.tiled_apply``): every tile is enhanced as part of the whole image."""
         return self if self.image_inputs is None else partial(self, **self.image_inputs(image))
 
     @property

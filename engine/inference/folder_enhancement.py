@@ -21,14 +21,14 @@ from data.output_manifest import write_output_manifest
 from data.pairing import pair_key
 from net import ZeroLEINR
 
+from ..device import DeviceError, resolve_device
+from ..exit_codes import EXIT_INTERRUPTED
+from ..performance import PerformanceOptions, apply_backend_flags
+from ..weights.checkpoint import CheckpointError, load_iclr_weights, load_zero_leinr_weights
 from .backend_choice import AUTO, BackendRequestError, backend_candidates, choose_enhancer
 from .bright_inputs import bright_inputs_note, is_bright
-from .checkpoint import CheckpointError, load_iclr_weights, load_zero_leinr_weights
-from .command_line import EXIT_INTERRUPTED
-from .device import DeviceError, resolve_device
 from .enhancer import OUTPUTS, Enhancer
 from .graph_backends import BackendUnavailable
-from .performance import PerformanceOptions, apply_backend_flags
 from .inference_memory import needs_tiling
 from .tiled_inference import check_tiling, tiled_apply
 

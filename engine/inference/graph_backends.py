@@ -1,4 +1,4 @@
-"""Run an exported ONNX graph (``engine/onnx_export.py``) with ONNX Runtime or OpenVINO on the CPU.
+"""Run an exported ONNX graph (``engine/inference/onnx_export.py``) with ONNX Runtime or OpenVINO on the CPU.
 
 ``load_graph(backend, path, threads)`` returns a callable mapping the graph's float32 NumPy inputs
 (the (1,3,H,W) image; for Zero-LEINR also its (1,2) curve strength, ``onnx_export``) to the graph's
@@ -24,7 +24,7 @@ import torch
 from data.output_files import folder_write_error
 from net.curve_strength import RELEASED_STRENGTH
 
-from .cpu_threads import threads_may_spin
+from ..cpu_threads import threads_may_spin
 from .enhancer import Enhancer
 from .file_digest import digest_path, has_valid_digest, write_digest
 from .onnx_cache import compiled_blob_dir
@@ -90,7 +90,7 @@ class OpenVinoGraph:
     loads one; tested).
 
     OpenVINO loads a blob it finds without checking it (a few bytes changed: outputs ~100 levels
-    off), so each blob it writes gets a digest (``engine.file_digest``) and blobs that do not match
+    off), so each blob it writes gets a digest (``engine.inference.file_digest``) and blobs that do not match
     theirs are deleted before a compile; a compile that still fails deletes ``cache_dir`` and compiles
     afresh. A ``cache_dir`` that cannot be written is not used (each shape is compiled every run).
     """

@@ -11,11 +11,11 @@ import gradio as gr
 
 from data.image_io import IMAGE_EXTENSIONS, PIXEL_LIMIT_VARIABLE, list_images, pixel_limit
 
+from ..inference.enhancer import OUTPUTS
 from .app_workspace import AppWorkspace
-from .enhancer import OUTPUTS
 from .photo_enhancement import CURVES, MODEL_LABELS, AppModels, PhotoResult, PhotoSettings, enhance_uploads
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "demo" / "LOLdataset" / "eval15" / "low"
+EXAMPLES = Path(__file__).resolve().parents[2] / "demo" / "LOLdataset" / "eval15" / "low"
 CURVE_LABELS = {"adaptive": "Adaptive (chosen per photo)", "released": "Released (full strength)",
                 "chosen": "Chosen strength per branch"}
 INTRO = """# Low-light photo enhancement

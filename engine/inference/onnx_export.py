@@ -1,7 +1,7 @@
 """ONNX export of the inference paths: one graph per model and test-time switches, any height and width.
 
 The graphs take ``image`` (1,3,H,W) float32 RGB in [0,1], H and W >= 2 and dynamic, and compute
-what ``engine.enhancer.torch_enhancer`` computes on the faithful fp32 path, padding included:
+what ``engine.inference.enhancer.torch_enhancer`` computes on the faithful fp32 path, padding included:
 
 - ``ICLRGraph``: ``enhanced`` (1,3,H,W) in [0,1] (reflect-pad bottom/right to a multiple of 8,
   at least 32, run, crop back, clamp); ``saturation_gain`` and ``alpha`` are constants of the graph.

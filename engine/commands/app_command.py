@@ -16,10 +16,10 @@ import sys
 
 from data.image_io import pixel_limit
 
-from .app_workspace import AppWorkspace
-from .backend_choice import AUTO, BACKENDS
-from .checkpoint import SHIPPED_WEIGHTS
-from .photo_enhancement import MODEL_LABELS, AppModels
+from ..app.app_workspace import AppWorkspace
+from ..app.photo_enhancement import MODEL_LABELS, AppModels
+from ..inference.backend_choice import AUTO, BACKENDS
+from ..weights.checkpoint import SHIPPED_WEIGHTS
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     workspace = AppWorkspace()
     os.environ["GRADIO_TEMP_DIR"] = str(workspace.root)  # read as Gradio loads: its uploads and cache go there too
     try:
-        from .app_page import serve
+        from ..app.app_page import serve
         page = serve(models, workspace, args.host, args.port)
         print(f"Serving on http://{args.host}:{args.port} (Ctrl-C stops the app)", flush=True)
         signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as Ctrl-C does: the workspace goes too

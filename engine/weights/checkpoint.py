@@ -159,7 +159,7 @@ def load_zero_leinr_weights(path, model: ZeroLEINR | None = None) -> ZeroLEINR:
     """Load Zero-LEINR weights strictly into ``model`` (default: a new CPU ``ZeroLEINR()``) and return it.
 
     ``path``: a folder holding ``Model_enh_b1.pth``, ``Model_enh_b2.pth``, ``Model_denoise.pth`` (the
-    released layout; checked against its ``manifest.json`` when it has one, see ``engine.weight_set``),
+    released layout; checked against its ``manifest.json`` when it has one, see ``engine.weights.weight_set``),
     or one file: a combined ``ZeroLEINR`` state dict or a Zero-LEINR training state. Anything else raises
     ``CheckpointError`` saying what it is; missing files ``FileNotFoundError``.
     """
@@ -190,7 +190,7 @@ def save_iclr_weights(model: ICLR, path) -> Path:
 
 def save_zero_leinr_weights(model: ZeroLEINR, folder) -> Path:
     """The three networks as separate plain state dicts (the released layout, ``RELEASED_WEIGHT_FILES``) in
-    ``folder``, written as one set with a ``manifest.json`` of their hashes (``engine.weight_set``); the
+    ``folder``, written as one set with a ``manifest.json`` of their hashes (``engine.weights.weight_set``); the
     one way this project writes Zero-LEINR weights."""
     with _writing(folder):
         return write_weight_set(folder, {file: getattr(model, name).state_dict()

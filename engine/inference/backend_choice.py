@@ -10,10 +10,10 @@ graph. On CUDA, and with ``--faithful``, it is PyTorch.
 """
 import torch
 
+from ..performance import PerformanceOptions, prepare_model
 from .enhancer import Enhancer, per_image_inputs, torch_enhancer
 from .graph_backends import GRAPH_BACKENDS, BackendUnavailable, import_backend, load_graph_enhancer
 from .onnx_cache import cached_onnx
-from .performance import PerformanceOptions, prepare_model
 
 BACKENDS = ("torch", *GRAPH_BACKENDS)
 AUTO = "auto"
@@ -50,7 +50,7 @@ def backend_candidates(requested: str, device: torch.device, faithful: bool = Fa
 def graph_enhancer(backend: str, model_name: str, model: torch.nn.Module, switches: dict, log=None,
                    bf16: bool = False) -> Enhancer:
     """``model`` with ``switches`` through its cached ONNX graph (exported on first use) run by ``backend``
-    (``bf16``: OpenVINO may compute in bf16, ``engine.graph_backends``); images with a side too short
+    (``bf16``: OpenVINO may compute in bf16, ``engine.inference.graph_backends``); images with a side too short
     for the graph take the faithful PyTorch path on the CPU.
 
     Raises ``BackendUnavailable`` when the backend or the exporter packages are missing.
@@ -71,7 +71,7 @@ def choose_enhancer(candidates: tuple, model_name: str, model: torch.nn.Module, 
 
     ``torch`` moves ``model`` to ``device`` and prepares it for ``opts``; a graph backend exports it
     (once, cached) and runs it in bf16 where ``opts`` autocasts to bf16 (``PerformanceOptions.fast``
-    on a CPU with native bf16). ``switches`` are the test-time switches (``engine.enhancer.torch_enhancer``).
+    on a CPU with native bf16). ``switches`` are the test-time switches (``engine.inference.enhancer.torch_enhancer``).
     A missing package of the only candidate raises ``BackendUnavailable``; with several
     (``--backend auto``) the next one is tried, and ``note`` (a ``print``-like callable) says so.
     """

@@ -91,7 +91,7 @@ def measure_folder(pred_dir: Path, gt_dir: Path, csv_path: Path | None, *, pred_
     Returns the exit code: 0, or 2 after a one-line error on stderr (a missing folder, a CSV path that is
     refused or unwritable (``csv_refusal``), checked before measuring, unpaired names, sizes that differ
     without ``resize_pred``, a CSV write that fails, e.g. on a full disk, keeping the old file). ``progress``
-    shows a bar; ``resize_pred``: see ``engine.metrics.measure_pairs``.
+    shows a bar; ``resize_pred``: see ``engine.measurement.metrics.measure_pairs``.
     """
     for role, folder in (("prediction", pred_dir), ("ground-truth", gt_dir)):
         if not folder.is_dir():

@@ -1,5 +1,5 @@
 """ICLR's training task (spec §5): its config, one optimisation step, validation every ``snapshots`` epochs;
-the loop itself is ``engine.training_loop``."""
+the loop itself is ``engine.training.training_loop``."""
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -12,10 +12,10 @@ from loss import ICLRObjective
 from net import ICLR
 from net.mafm import set_fused_mafm
 
-from .checkpoint import load_iclr_weights, save_iclr_weights
+from ..inference.enhancer import torch_enhancer
+from ..performance import PerformanceOptions, autocast, grad_scaler, prepare_input
+from ..weights.checkpoint import load_iclr_weights, save_iclr_weights
 from .distributed import DistributedContext
-from .enhancer import torch_enhancer
-from .performance import PerformanceOptions, autocast, grad_scaler, prepare_input
 from .schedule import warmup_cosine_scheduler
 from .training_loop import TrainingLoop
 from .training_task import StepResult
@@ -61,7 +61,7 @@ class ICLRTrainConfig:
     resume: str | None = None
     init_weights: str | None = None
     performance: PerformanceOptions = field(default_factory=PerformanceOptions)
-    # What a resume may change besides engine.resume_settings.MAY_CHANGE, and what the change does: the lr of
+    # What a resume may change besides engine.training.resume_settings.MAY_CHANGE, and what the change does: the lr of
     # each epoch comes from its number and the total (LambdaLR, not stored), so it jumps to the new schedule.
     RESUME_CHANGES: ClassVar[dict[str, str]] = {
         "epochs": "the epochs left follow the warm-up + cosine schedule of the new total (the lr moves to it at "
@@ -110,7 +110,7 @@ class ICLRStep:
 
 
 class ICLRTask:
-    """ICLR's part of a training run (``engine.training_task.TrainingTask``): Adam with the warm-up + cosine
+    """ICLR's part of a training run (``engine.training.training_task.TrainingTask``): Adam with the warm-up + cosine
     ``LambdaLR`` stepped per epoch, paired crops, a non-finite loss stops the run (``NonFiniteLossError``),
     validation and ``weights/epoch_<N>.pth`` every ``snapshots`` epochs and at the last, best by the
     GT-mean PSNR. Its ``last.pth`` entries: ``optimizer``, ``scheduler``, ``scaler``."""
@@ -191,7 +191,7 @@ class ICLRTask:
 def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: DistributedContext | None = None) -> dict:
     """Run (or resume) training; returns ``{"history", "best_psnr", "run_dir", "best_path", "state_path"}``.
 
-    ``engine.training_loop`` runs the epochs: ``<run_dir>/last.pth`` (model, optimizer, scheduler, epoch,
+    ``engine.training.training_loop`` runs the epochs: ``<run_dir>/last.pth`` (model, optimizer, scheduler, epoch,
     position inside the epoch, history) after every epoch and every ``save_every_iters`` batches; a
     resumed run (from an epoch end or mid-epoch) repeats an uninterrupted one exactly (each sample's
     crop and flips come from ``(seed, epoch, index)``). Under ``torchrun`` DistributedDataParallel

@@ -8,7 +8,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .device import resolve_device
+from ..device import resolve_device
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from data.options import PRESETS
 from data.pairing import pair_folders
 from net import ZeroLEINR
 
-from .checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
-from .enhancer import torch_enhancer
-from .metrics import measure_pairs
+from ..inference.enhancer import torch_enhancer
+from ..measurement.metrics import measure_pairs
+from ..weights.checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
 
 DEMO_PAIRS = Path("demo/LOLdataset/eval15")
 

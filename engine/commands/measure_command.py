@@ -18,7 +18,7 @@ from pathlib import Path
 
 from data.options import add_dataset_arguments, preset_from_args
 
-from .folder_measurement import CSV_NAME, measure_folder
+from ..measurement.folder_measurement import CSV_NAME, measure_folder
 
 
 def build_parser() -> argparse.ArgumentParser:

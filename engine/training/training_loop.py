@@ -1,6 +1,6 @@
 """The training loop both models share: resume, epochs of batches, ``last.pth``, history, best weights.
 
-A model supplies a ``TrainingTask`` (``engine.training_task``); this file does the rest, once:
+A model supplies a ``TrainingTask`` (``engine.training.training_task``); this file does the rest, once:
 
 - resume from ``last.pth`` at an epoch end or mid-epoch: each epoch's order comes from a
   ``DistributedSampler`` seeded with ``seed`` and ``epoch``, the finished batches of an interrupted epoch
@@ -9,7 +9,7 @@ A model supplies a ``TrainingTask`` (``engine.training_task``); this file does t
 - the history (one row per epoch) and ``metrics.md/csv``, ``curves.png`` (``write_run_log``);
 - the best validation score and its weights (the last weights when no epoch was validated);
 - non-finite steps, handed to the task (which counts them or stops the run);
-- a resume whose settings differ from the run's (``engine.resume_settings``), and a training image that
+- a resume whose settings differ from the run's (``engine.training.resume_settings``), and a training image that
   cannot be read (also in a DataLoader worker): one line each;
 - the time estimate after the first steps;
 - under ``torchrun``: each process takes ``batch_size / world_size`` samples of every global batch,
@@ -24,10 +24,10 @@ from torch.utils.data import DistributedSampler
 
 from data.image_io import ImageReadError
 
-from .checkpoint import TRAINING_STATE_FILE, load_training_state, save_training_state
+from ..performance import PerformanceOptions, apply_backend_flags
+from ..weights.checkpoint import TRAINING_STATE_FILE, load_training_state, save_training_state
 from .distributed import DistributedContext
 from .epoch_progress import EpochBatches, EpochProgress
-from .performance import PerformanceOptions, apply_backend_flags
 from .resume_settings import check_resume_settings
 from .run_log import write_run_log
 from .run_outputs import TimeEstimate

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .onnx_export import MIN_EXPORT_SIDE
 
-MIN_TILE = MIN_EXPORT_SIDE  # the exported graphs take no shorter side (engine.graph_backends)
+MIN_TILE = MIN_EXPORT_SIDE  # the exported graphs take no shorter side (engine.inference.graph_backends)
 
 
 def check_tiling(tile: int, overlap: int) -> None:
@@ -82,7 +82,7 @@ def tiled_apply(enhance: Callable[[torch.Tensor], dict[str, torch.Tensor]], imag
     """Apply ``enhance`` tile by tile to ``image`` and blend the tiles.
 
     image: (3,H,W) float tensor (values as ``enhance`` expects, e.g. RGB in [0,1]). ``enhance`` (an
-    ``engine.enhancer.Enhancer``, or any function of that form) maps a (3,h,w) tile (a view of
+    ``engine.inference.enhancer.Enhancer``, or any function of that form) maps a (3,h,w) tile (a view of
     ``image``) to named (C,h,w) tensors on any device. Returns the same names at full size, (C,H,W)
     float32 on the CPU. Runs without autograd. ``progress`` shows a tqdm bar over the tiles.
     """

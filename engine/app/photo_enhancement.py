@@ -17,12 +17,12 @@ from tqdm import tqdm
 from data.image_io import IMAGE_EXTENSIONS, ImageReadError, read_image, save_image, to_uint8_truncate
 from net.curve_strength import RELEASED_STRENGTH
 
-from .backend_choice import AUTO, backend_candidates
-from .checkpoint import SHIPPED_WEIGHTS
-from .device import resolve_device
-from .enhancer import OUTPUTS, Enhancer
-from .folder_enhancement import FolderEnhancement, enhance_image, load_model, make_enhancer, output_suffixes
-from .graph_backends import BackendUnavailable
+from ..device import resolve_device
+from ..inference.backend_choice import AUTO, backend_candidates
+from ..inference.enhancer import OUTPUTS, Enhancer
+from ..inference.folder_enhancement import FolderEnhancement, enhance_image, load_model, make_enhancer, output_suffixes
+from ..inference.graph_backends import BackendUnavailable
+from ..weights.checkpoint import SHIPPED_WEIGHTS
 
 MODEL_LABELS = {"iclr": "ICLR", "zero_leinr": "Zero-LEINR"}
 # Zero-LEINR's curve strength: chosen per photo (eval.py --curves adaptive), in full (--curves released),

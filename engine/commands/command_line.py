@@ -1,11 +1,10 @@
 """Command-line parsing shared by the scripts: negative numbers as option values, checked integer, number and
-size types, the exit code after Ctrl-C."""
+size types."""
 import argparse
 import math
 import re
 import sys
 
-EXIT_INTERRUPTED = 130  # the exit code after Ctrl-C (128 + SIGINT, as shells report it)
 _NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$", re.IGNORECASE)
 
 

@@ -1,6 +1,6 @@
 """What a loaded checkpoint holds: weights of ICLR or Zero-LEINR (whole or one network), a training
 state of either, or something else, recognised by its tensor names (given without ``module.``
-prefixes: ``engine.checkpoint`` strips them before asking)."""
+prefixes: ``engine.weights.checkpoint`` strips them before asking)."""
 from collections.abc import Mapping
 from enum import Enum
 from functools import cache

@@ -1,11 +1,11 @@
 """On-disk cache of exported ONNX graphs, so that only the first run with given weights pays the export.
 
 A graph is stored as ``<cache dir>/<model>-<key>.onnx`` with its digest ``<model>-<key>.onnx.sha256``
-(``engine.file_digest``, written after the export): a graph whose bytes do not match it (changed,
+(``engine.inference.file_digest``, written after the export): a graph whose bytes do not match it (changed,
 truncated, or its export interrupted) is exported again, and its compiled blobs deleted. The key is
 ``KEY_LENGTH`` hex digits of a SHA-256 over everything the graph depends on: the model name, the
 test-time switches, the weights (every tensor of the state dict: name, dtype, shape, bytes), the
-export code (the source of ``net/``, ``engine/onnx_export.py`` and ``engine/enhancer.py``, which
+export code (the source of ``net/``, ``engine/inference/onnx_export.py`` and ``engine/inference/enhancer.py``, which
 names the outputs), the opset and the versions of torch, onnx and onnxscript. Change any of them and
 the next run exports again. Each use marks its file as recently used (its mtime);
 after an export only the ``KEEP_PER_MODEL`` most recently used graphs of that model are kept,
@@ -38,8 +38,8 @@ from . import onnx_export
 from .file_digest import digest_path, has_valid_digest, write_digest
 
 CACHE_VARIABLE = "LLIE_ONNX_CACHE"
-ROOT = Path(__file__).resolve().parents[1]
-EXPORT_SOURCES = (ROOT / "net", ROOT / "engine" / "onnx_export.py", ROOT / "engine" / "enhancer.py")
+ROOT = Path(__file__).resolve().parents[2]
+EXPORT_SOURCES = (ROOT / "net", Path(onnx_export.__file__), ROOT / "engine" / "inference" / "enhancer.py")
 KEEP_PER_MODEL = 4  # e.g. the shipped weights, a fine-tuned set, and their test-time switch variants
 KEY_LENGTH = 32  # hex digits of the graph key in a cached graph's name
 

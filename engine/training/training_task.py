@@ -1,7 +1,7 @@
-"""What one model brings to the shared training loop (``engine.training_loop.TrainingLoop``): its step, the
+"""What one model brings to the shared training loop (``engine.training.training_loop.TrainingLoop``): its step, the
 entries it adds to ``last.pth``, its validation, score and best weights, its per-epoch logged terms.
 
-``engine/iclr_trainer.py`` (``ICLRTask``) and ``engine/zero_leinr_trainer.py`` (``ZeroLEINRTask``) are the
+``engine/training/iclr_trainer.py`` (``ICLRTask``) and ``engine/training/zero_leinr_trainer.py`` (``ZeroLEINRTask``) are the
 two implementations; a third model is one more class with these members.
 """
 from dataclasses import dataclass, field
@@ -30,7 +30,7 @@ class TrainingTask(Protocol):
     ``last.pth`` files have always used: ICLR 1, Zero-LEINR 0); the loop shows and logs them from 1.
 
     ``model`` is the plain network (its ``state_dict`` is ``last.pth``'s ``model``); ``train_set``
-    returns the sample of ``index`` for a key ``(epoch, index)`` (``engine.epoch_progress.EpochBatches``).
+    returns the sample of ``index`` for a key ``(epoch, index)`` (``engine.training.epoch_progress.EpochBatches``).
     Validation and weight files are rank 0's; the loop calls those methods there alone.
     """
     title: str          # "ICLR": names the model in logs and metrics files

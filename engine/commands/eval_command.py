@@ -11,12 +11,13 @@ from pathlib import Path
 
 from data.options import add_dataset_arguments, preset_from_args
 
-from .backend_choice import AUTO, BACKENDS, CPU_AUTO_ORDER, BackendRequestError
-from .checkpoint import SHIPPED_WEIGHTS
-from .command_line import EXIT_INTERRUPTED, positive_float
-from .device import DeviceError, resolve_device
-from .folder_enhancement import AUTO_TILE_SIZE, FolderEnhancement, enhance_folder
-from .inference_memory import MEMORY_FRACTION
+from ..device import DeviceError, resolve_device
+from ..exit_codes import EXIT_INTERRUPTED
+from ..inference.backend_choice import AUTO, BACKENDS, CPU_AUTO_ORDER, BackendRequestError
+from ..inference.folder_enhancement import AUTO_TILE_SIZE, FolderEnhancement, enhance_folder
+from ..inference.inference_memory import MEMORY_FRACTION
+from ..weights.checkpoint import SHIPPED_WEIGHTS
+from .command_line import positive_float
 from .showcase import run_showcase
 
 
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, default=FolderEnhancement.tile,
                    help=f"enhance in overlapping tiles of this size (0: automatic, {AUTO_TILE_SIZE}-pixel tiles "
                         f"for images whose whole-image run would need over {MEMORY_FRACTION * 100:.0f}%% of the "
-                        f"available memory, engine/inference_memory.py; -1: never)")
+                        f"available memory, engine/inference/inference_memory.py; -1: never)")
     p.add_argument("--tile_overlap", type=int, default=FolderEnhancement.tile_overlap, help="tile overlap in pixels")
     p.add_argument("--grid", action="store_true", help="also write input | output | ground truth images")
     p.add_argument("--device", default=None, help="default: CUDA when available")

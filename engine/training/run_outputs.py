@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import TRAINING_STATE_FILE
+from ..weights.checkpoint import TRAINING_STATE_FILE
 from .recipes import RECIPES
 
 # Measured on 2 AMD EPYC cores (AVX2), one step of --recipe cpu: (seconds with 2 threads, peak RSS GiB).

@@ -1,0 +1,1 @@
+"""Inference: the Enhancer interface, its backends (PyTorch, ONNX Runtime, OpenVINO), tiling, folders."""

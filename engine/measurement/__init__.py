@@ -1,0 +1,1 @@
+"""Scores: PSNR, SSIM, LPIPS of images and folders against their ground truth."""
