@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 
 import data.image_io as image_io
 import export as export_cli
-import train
+from engine.commands import train_command as train
 from data.image_io import ImageReadError, image_size, read_image_array, save_image
 from data.output_manifest import MANIFEST_NAME, read_output_manifest, write_output_manifest
 from engine.commands.eval_command import main as eval_main

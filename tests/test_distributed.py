@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-import train
+from engine.commands import train_command as train
 
 ROOT = Path(__file__).resolve().parents[1]
 ICLR_ARGS = ["--lol_v1", "--data_root", str(ROOT / "demo"), "--batch_size", "4", "--cropSize", "32", "--nEpochs", "2",

@@ -13,7 +13,7 @@ import data.atomic_file as atomic_file
 import data.image_io as image_io
 import engine.weights.weight_set as weight_set
 import engine.training.zero_leinr_trainer as trainer
-import train
+from engine.commands import train_command as train
 from data.atomic_file import atomic_save
 from data.image_io import save_image
 from data.output_manifest import read_output_manifest

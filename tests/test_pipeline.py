@@ -3,7 +3,7 @@ from pathlib import Path
 
 import torch
 
-import train
+from engine.commands import train_command as train
 from engine.commands.eval_command import main as eval_main
 from engine.training.iclr_trainer import ICLRTrainConfig, train_iclr
 from tests.conftest import ICLR_SWITCH_FLAGS

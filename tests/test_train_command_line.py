@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import train
+from engine.commands import train_command as train
 from engine.training.iclr_trainer import ICLRStep, ICLRTrainConfig, train_iclr
 from engine.training.run_outputs import TimeEstimate
 from engine.training.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig, train_zero_leinr

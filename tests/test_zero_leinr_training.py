@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import train
+from engine.commands import train_command as train
 from data.image_io import read_image, save_image
 from engine.commands.eval_command import main as eval_main
 from engine.training.distributed import DistributedContext
