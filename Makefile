@@ -1,11 +1,11 @@
 # Quick start: `make demo` (set up + enhance the bundled pairs with the shipped weights), `make test` (set up + run the
-# test suite); `make train-demo` trains ICLR for a few iterations on the bundled pairs; `make app` (set up + start the
-# local web app on http://127.0.0.1:7860).
+# test suite; `make test-fast` leaves out the tests marked slow, for the edit-test loop); `make train-demo` trains ICLR
+# for a few iterations on the bundled pairs; `make app` (set up + start the local web app on http://127.0.0.1:7860).
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test demo train-demo app
+.PHONY: venv test test-fast demo train-demo app
 
 venv: $(VENV)/.installed
 
@@ -23,6 +23,9 @@ $(VENV)/.installed-%: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q tests
+
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -q -m "not slow" tests
 
 demo: venv
 	$(PY) eval.py --demo

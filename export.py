@@ -17,16 +17,15 @@ import sys
 from pathlib import Path
 
 from data.atomic_file import atomic_write
-from engine.commands.command_line import positive_float
-from engine.inference.enhancer import OUTPUTS
+from engine.commands.command_line import CommandLineParser, positive_float
 from engine.inference.onnx_cache import cached_onnx
-from engine.inference.onnx_export import OPSET
-from engine.weights.checkpoint import load_iclr_weights, load_zero_leinr_weights
+from engine.inference.onnx_export import INPUT_NAME, OPSET
+from engine.model_registry import get_model, list_models
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=["iclr", "zero_leinr"], required=True)
+def build_parser() -> CommandLineParser:
+    p = CommandLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=list_models(), required=True)
     p.add_argument("--weights", required=True,
                    help="ICLR: a state_dict file; Zero-LEINR: a folder with the three released files or one combined file")
     p.add_argument("--onnx", required=True, help="the ONNX file to write")
@@ -64,9 +63,10 @@ def main(argv=None) -> int:
     if os.path.lexists(out) and not args.overwrite:  # a link to nothing is the user's too
         print(f"error: {out} exists; pass --overwrite to replace it", file=sys.stderr)
         return 2
+    spec = get_model(args.model)
     try:
-        model = load_iclr_weights(args.weights) if args.model == "iclr" else load_zero_leinr_weights(args.weights)
-        graph = cached_onnx(args.model, model, switches, log=lambda msg: print(msg, file=sys.stderr))
+        graph = cached_onnx(spec, spec.load_weights(args.weights), switches,
+                            log=lambda msg: print(msg, file=sys.stderr))
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -83,8 +83,9 @@ def main(argv=None) -> int:
     except OSError as err:
         print(f"error: cannot write {out}: {err.strerror}", file=sys.stderr)
         return 2
-    inputs = "image (1,3,H,W)" + (", curve_strength (1,2)" if args.model == "zero_leinr" else "")
-    print(f"wrote {out} (ONNX opset {OPSET}, inputs {inputs}, outputs {', '.join(OUTPUTS[args.model].names)})")
+    inputs = [f"{INPUT_NAME} (1,3,H,W)"] + [f"{extra.onnx_name} ({','.join(map(str, (1, *extra.default.shape)))})"
+                                          for extra in spec.graph_inputs]
+    print(f"wrote {out} (ONNX opset {OPSET}, inputs {', '.join(inputs)}, outputs {', '.join(spec.outputs.names)})")
     return 0
 
 

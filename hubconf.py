@@ -5,7 +5,7 @@ no download is involved.
 """
 from pathlib import Path
 
-from engine.weights.checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
+from engine.model_registry import ICLR_SPEC, ZERO_LEINR_SPEC
 from net import ICLR, ZeroLEINR
 
 dependencies = ["torch"]
@@ -14,7 +14,7 @@ _HERE = Path(__file__).resolve().parent
 
 def iclr(pretrained: bool = False) -> ICLR:
     """ICLR (HVI-space U-Net with DIEM blocks); input (B,3,H,W) RGB in [0,1], any H and W."""
-    return load_iclr_weights(_HERE / SHIPPED_WEIGHTS["iclr"]) if pretrained else ICLR()
+    return ICLR_SPEC.load_weights(_HERE / ICLR_SPEC.shipped_weights) if pretrained else ICLR()
 
 
 def zero_leinr(pretrained: bool = False, square_pad: bool = True, adaptive_strength: bool = False) -> ZeroLEINR:
@@ -22,4 +22,4 @@ def zero_leinr(pretrained: bool = False, square_pad: bool = True, adaptive_stren
     ``square_pad`` pads the denoiser's input to a square as released; False pads each side on its own.
     ``adaptive_strength`` applies the curves at a strength chosen per image (``net.curve_strength``)."""
     model = ZeroLEINR(square_pad=square_pad, adaptive_strength=adaptive_strength)
-    return load_zero_leinr_weights(_HERE / SHIPPED_WEIGHTS["zero_leinr"], model) if pretrained else model
+    return ZERO_LEINR_SPEC.load_weights(_HERE / ZERO_LEINR_SPEC.shipped_weights, model) if pretrained else model

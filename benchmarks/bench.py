@@ -55,13 +55,15 @@ from engine.device import resolve_device
 from engine.inference.backend_choice import graph_enhancer
 from engine.inference.enhancer import torch_enhancer
 from engine.inference.graph_backends import GRAPH_BACKENDS
+from engine.model_registry import get_model, list_models
+from engine.model_spec import ModelSpec
 from engine.performance import (PerformanceOptions, apply_backend_flags, autocast, cpu_has_native_bf16,
                                 inference_context, prepare_model, restore_backend_flags)
 from engine.training.distributed import DistributedContext
 from engine.training.iclr_trainer import ICLRStep
 from engine.training.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig
 from loss import ICLRObjective
-from net import ICLR, ZeroLEINR
+from net import ZeroLEINR
 
 ZERO_LEINR_CHILDREN = ("enhancer_b1", "enhancer_b2", "denoiser")
 DEFAULTS = {  # per device type: train_batch, train_crop, repeats, warmup
@@ -191,13 +193,13 @@ def inference_flops(model, h: int, w: int) -> int:
 
 # --------------------------------------------------------------------------- workloads
 
-def _build(model_name: str, seed: int = 0):
+def _build(spec: ModelSpec, seed: int = 0):
     torch.manual_seed(seed)
-    return ICLR() if model_name == "iclr" else ZeroLEINR()
+    return spec.network()
 
 
-def _prepare(model_name: str, model, opts: PerformanceOptions):
-    children = ZERO_LEINR_CHILDREN if model_name == "zero_leinr" else ()
+def _prepare(model, opts: PerformanceOptions):
+    children = ZERO_LEINR_CHILDREN if isinstance(model, ZeroLEINR) else ()
     return prepare_model(model, opts, compile_children=children)
 
 
@@ -229,7 +231,6 @@ def zero_leinr_train_step(model, opts: PerformanceOptions, device: torch.device,
 
 
 TRAIN_STEPS = {"iclr": iclr_train_step, "zero_leinr": zero_leinr_train_step}
-TITLES = {"iclr": "ICLR", "zero_leinr": "Zero-LEINR"}
 OPENVINO_BF16 = "openvino bf16"  # the inference path of the OpenVINO graph in bf16
 
 
@@ -311,9 +312,9 @@ def bench_model(name: str, args, device: torch.device, base_opts, fast_opts, mem
                 peak_gflops: float | None = None) -> list:
     """Markdown lines of one model's tables."""
     t_start = time.perf_counter()
-    reference = _build(name).to(device).eval()
+    reference = _build(get_model(name)).to(device).eval()
     baseline = prepare_model(copy.deepcopy(reference), base_opts).eval()
-    optimised = _prepare(name, copy.deepcopy(reference), fast_opts).eval()
+    optimised = _prepare(copy.deepcopy(reference), fast_opts).eval()
     rows = []
 
     # 1) the fp32 path is untouched: faithful options == a plain call of an untouched copy.
@@ -362,14 +363,15 @@ def _inference_tables(name, args, device, base_opts, fast_opts, memory, log, pea
     path_tables, sizes = [], [] if args.train_only else args.sizes
     # Zero-LEINR: both outputs, so that the check sees the fused image too (with random weights the
     # denoised output is nearly constant and its difference alone would say little).
-    enhancers = {"baseline": torch_enhancer(name, baseline, opts=base_opts),
-                 "optimised": torch_enhancer(name, optimised, opts=fast_opts)}
+    spec = get_model(name)
+    enhancers = {"baseline": torch_enhancer(spec, baseline, opts=base_opts),
+                 "optimised": torch_enhancer(spec, optimised, opts=fast_opts)}
     if device.type == "cpu" and sizes:
         for backend in args.backends:  # the graph of the model's default switches (Zero-LEINR: square padding)
             log(f"[{name}] loading the {backend} graph (exported on first use) ...")
-            enhancers[backend] = graph_enhancer(backend, name, reference, {}, log=log)
+            enhancers[backend] = graph_enhancer(backend, spec, reference, {}, log=log)
         if "openvino" in args.backends and fast_opts.amp_dtype == "bf16":  # eval.py --fast on a native-bf16 CPU
-            enhancers[OPENVINO_BF16] = graph_enhancer("openvino", name, reference, {}, log=log, bf16=True)
+            enhancers[OPENVINO_BF16] = graph_enhancer("openvino", spec, reference, {}, log=log, bf16=True)
     for w, h in sizes:
         log(f"[{name}] inference {w}x{h} ...")
         x = (torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 0.3).to(device)
@@ -383,14 +385,14 @@ def _inference_tables(name, args, device, base_opts, fast_opts, memory, log, pea
                      _ratio(statistics.median(b["times"]), statistics.median(o["times"]))))
         rows.append((f"inference {w}x{h} peak memory (MiB)", _mib(b["memory"]), _mib(o["memory"]),
                      _ratio(b["memory"], o["memory"])))
-        what = "fused; denoised" if name == "zero_leinr" else "output"
+        what = "; ".join(spec.outputs.names) if len(spec.outputs.names) > 1 else "output"
         rows.append((f"inference {w}x{h} abs diff to baseline ({what})", "0 (reference)", diff, ""))
 
     fp32_note = ("fp32 baseline bit-identical to a plain model call: "
                  + ("yes" if identical else "**NO**"))
     extra = (" (ENRB square-padded, as released)" if name == "zero_leinr"
              else "" if args.quick else " (training objective without VGG, as --recipe cpu)")
-    lines = [f"### {TITLES[name]}{extra}, random initial weights", "",
+    lines = [f"### {spec.label}{extra}, random initial weights", "",
              f"Optimised path: `{fast_opts.describe()}`; {fp32_note}; "
              f"repeats {args.repeats}, warm-up {args.warmup}; took {time.perf_counter() - t_start:.0f} s.", "",
              "| metric | baseline (fp32 eager) | optimised | ratio (>1: optimised better) |",
@@ -405,7 +407,7 @@ def _paths_table(name: str, res: dict, flops: int, peak_gflops: float | None, fa
     labels = {"baseline": "PyTorch fp32 eager (faithful)", "optimised": f"PyTorch {fast_opts.describe()}",
               OPENVINO_BF16: "openvino (ONNX graph, bf16)"}
     base_median = statistics.median(res["baseline"]["times"])
-    lines = [f"{TITLES[name]} inference paths at {w}x{h}: {flops / 1e9:.1f} GFLOP per image (faithful forward)", "",
+    lines = [f"{get_model(name).label} inference paths at {w}x{h}: {flops / 1e9:.1f} GFLOP per image (faithful forward)", "",
              "| path | ms/image | speed-up | GFLOP/s | % of peak | 8-bit values within 1 level of fp32 eager | "
              "peak MiB |", "|---|---|---|---|---|---|---|"]
     for key, r in res.items():
@@ -420,7 +422,7 @@ def _paths_table(name: str, res: dict, flops: int, peak_gflops: float | None, fa
 
 def fast_options(args, device: torch.device, model_name: str) -> PerformanceOptions:
     """The optimised path: ``PerformanceOptions.fast`` for the model, with the command line's overrides."""
-    opts = PerformanceOptions.fast(device, model_name)
+    opts = PerformanceOptions.fast(device, get_model(model_name))
     if args.amp != "auto":
         opts = opts.replace(amp_dtype=None if args.amp == "none" else args.amp)
     if args.no_channels_last:
@@ -434,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="auto", help="cpu | cuda | auto (default)")
-    p.add_argument("--models", nargs="+", choices=list(TRAIN_STEPS), default=list(TRAIN_STEPS))
+    p.add_argument("--models", nargs="+", choices=list_models(), default=list_models())
     p.add_argument("--sizes", nargs="+", type=parse_size, default=None,
                    help="inference sizes WIDTHxHEIGHT (default 600x400 1920x1080; --quick: 600x400)")
     p.add_argument("--train_batch", type=int, help="default: CPU 2, CUDA 8")

@@ -25,13 +25,12 @@ from engine.inference.enhancer import Enhancer, torch_enhancer
 from engine.inference.folder_enhancement import AUTO_TILE_SIZE, FolderEnhancement
 from engine.inference.tiled_inference import tile_starts, tiled_apply
 from engine.measurement.metrics import psnr, read_uint8
-from engine.weights.checkpoint import load_iclr_weights, load_zero_leinr_weights
-from net import ICLR, ZeroLEINR
+from engine.model_registry import get_model, list_models
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=("iclr", "zero_leinr"), required=True)
+    p.add_argument("--model", choices=list_models(), required=True)
     p.add_argument("--weights", help="ICLR state_dict; Zero-LEINR folder of the three files or one combined "
                                      "state_dict (default: random init)")
     p.add_argument("--input_dir", help="low-light images")
@@ -49,11 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_enhancer(name: str, weights: str | None, device: torch.device) -> Enhancer:
     """The faithful fp32 PyTorch path of the model on ``device``: its weights, or random ones."""
-    if name == "iclr":
-        model = load_iclr_weights(weights) if weights else ICLR()
-    else:
-        model = load_zero_leinr_weights(weights) if weights else ZeroLEINR()
-    return torch_enhancer(name, model.to(device).eval())
+    spec = get_model(name)
+    model = spec.load_weights(weights) if weights else spec.network()
+    return torch_enhancer(spec, model.to(device).eval())
 
 
 def n_tiles(h: int, w: int, tile: int, overlap: int) -> int:

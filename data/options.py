@@ -58,6 +58,11 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"folder holding LOLdataset/ and LOLv2/ (default {DEFAULT_DATA_ROOT})")
 
 
+def dataset_preset(dataset: str | None, data_root: str | Path) -> DatasetPreset | None:
+    """The preset ``dataset`` (a ``PRESETS`` key) with its folders under ``data_root``, or None without one."""
+    return PRESETS[dataset].under(data_root) if dataset else None
+
+
 def preset_from_args(args: argparse.Namespace) -> DatasetPreset | None:
     """The chosen preset with its folders under ``args.data_root``, or None when no dataset flag was given."""
-    return PRESETS[args.dataset].under(args.data_root) if args.dataset else None
+    return dataset_preset(args.dataset, args.data_root)

@@ -1,14 +1,14 @@
 """Opt-in speed switches for training and inference, shared by the scripts and ``benchmarks/bench.py``.
 
 ``PerformanceOptions.faithful()`` is the reference path (fp32, eager, NCHW, no backend tuning);
-every helper below is then a no-op. ``PerformanceOptions.fast(device, model_name)`` picks the
+every helper below is then a no-op. ``PerformanceOptions.fast(device, spec)`` picks the
 defaults that were measured to help on that kind of device (``benchmarks/results_cpu_avx512.md``,
 ``results_cpu_avx2.md``, ``results_train_cpu_avx2.md``).
 The HVI colour transform always runs in fp32, also under autocast (``net/hvi.py``).
 
 Typical use::
 
-    opts = PerformanceOptions.fast(device, "iclr")
+    opts = PerformanceOptions.fast(device, get_model("iclr"))  # engine.model_registry
     apply_backend_flags(opts)
     model = prepare_model(model.to(device), opts)
     with inference_context(opts), autocast(opts, device):
@@ -21,6 +21,8 @@ import torch
 from torch import nn
 
 from net.mafm import set_fused_mafm
+
+from .model_spec import ModelSpec
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -66,9 +68,9 @@ class PerformanceOptions:
         return cls()
 
     @classmethod
-    def fast(cls, device, model_name: str) -> "PerformanceOptions":
-        """Speed defaults for ``device`` (a ``torch.device`` or string) and ``model_name`` ("iclr" or
-        "zero_leinr"; the fused MAFM is ICLR's only); all inference-safe.
+    def fast(cls, device, spec: ModelSpec) -> "PerformanceOptions":
+        """Speed defaults for ``device`` (a ``torch.device`` or string) and model ``spec`` (the fused MAFM
+        where ``spec.fused_mafm``: ICLR's only); all inference-safe.
 
         CPU (measured, ``benchmarks/results_cpu_avx512.md``, ``results_train_cpu_avx2.md``): channels_last +
         fused MAFM + inference_mode, plus bf16 autocast only where oneDNN has native bf16
@@ -83,7 +85,7 @@ class PerformanceOptions:
             return cls(channels_last=True, amp_dtype="bf16", cudnn_benchmark=True, tf32=True,
                        inference_mode=True)
         return cls(channels_last=True, amp_dtype="bf16" if cpu_has_native_bf16() else None,
-                   inference_mode=True, fused_mafm=model_name == "iclr")
+                   inference_mode=True, fused_mafm=spec.fused_mafm)
 
     def replace(self, **changes) -> "PerformanceOptions":
         """A copy with some fields changed."""

@@ -4,7 +4,7 @@ Every 2x2 cell is indexed in space_to_depth order 0=top-left, 1=top-right, 2=bot
 3=bottom-right; a ``pair_choice`` value 0..7 picks one of the ordered neighbour pairs of
 ``NEIGHBOR_PAIRS`` (never diagonal), shared by all channels of that cell.
 """
-from typing import Callable, Optional, Tuple
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 NEIGHBOR_PAIRS = ((0, 1), (0, 2), (1, 3), (2, 3), (1, 0), (2, 0), (3, 1), (3, 2))
 
 
-def draw_pair_choice(img: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def draw_pair_choice(img: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Uniform pair indices (N, H/2, W/2) in 0..7 for ``img`` (N,C,H,W), on ``img``'s device.
 
     Drawn as one flat ``randint(0, 8, (N*H/2*W/2,))`` in (n, i, j) order, as the released code.
@@ -31,7 +31,7 @@ def _gather_cells(img: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
     return torch.gather(cells, 2, index).squeeze(2)
 
 
-def generate_subimages(img: torch.Tensor, pair_choice: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def generate_subimages(img: torch.Tensor, pair_choice: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Neighbour sub-images ``(g1(img), g2(img))``, each (N,C,H/2,W/2), from ``pair_choice``.
 
     ``img`` (N,C,H,W) with even H and W; ``pair_choice`` (N,H/2,W/2) int64 in 0..7.

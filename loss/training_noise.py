@@ -13,7 +13,6 @@ Every random number (including σ and λ, which the released code takes from the
 comes from the explicit ``generator``, which must live on the input's device.
 """
 import re
-from typing import Optional
 
 import torch
 
@@ -51,7 +50,7 @@ class TrainingNoise:
     def _poisson(x: torch.Tensor, lam: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return torch.poisson(lam * x, generator=generator) / lam
 
-    def __call__(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         b, _, h, w = x.shape
         per_image = (b, 1, 1, 1)
         if self.kind == "gauss":

@@ -4,7 +4,6 @@ Each module returns the **weighted** scalar term; the ``weight`` defaults are th
 (TV 200, SPA 1, COL 5, EXP 10, ANG 0.5). Images are (B,3,H,W); curves are (B,24,H,W).
 """
 import math
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -131,7 +130,7 @@ class CPLEBBranchLoss(nn.Module):
     """
 
     def __init__(self, color_term: str, tv_weight: float = 200.0, spa_weight: float = 1.0,
-                 color_weight: Optional[float] = None, exp_weight: float = 10.0, exposure_target: float = 0.6):
+                 color_weight: float | None = None, exp_weight: float = 10.0, exposure_target: float = 0.6):
         super().__init__()
         if color_term == "gray_world":
             self.color = ColorConstancyLoss(5.0 if color_weight is None else color_weight)

@@ -2,8 +2,6 @@
 
 Weight files (reading, writing, ``module.`` prefixes) are ``engine.weights.checkpoint``'s business; this
 file only builds the network."""
-from typing import Optional, Tuple
-
 import torch
 from torch import nn
 
@@ -23,7 +21,7 @@ def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
     return torch.floor(x.clamp(0.0, 1.0) * 255.0 + 0.5).clamp(0.0, 255.0) / 255.0
 
 
-def padded_size(h: int, w: int, square_pad: bool) -> Tuple[int, int]:
+def padded_size(h: int, w: int, square_pad: bool) -> tuple[int, int]:
     """ENRB input size: the released square ``S = ceil(max(H,W)/32)·32`` on both sides, or each
     side rounded up to its own multiple of 32. Integer arithmetic and ``torch.sym_max``, so that
     symbolic sizes stay symbolic when the model is exported (``engine/inference/onnx_export.py``)."""
@@ -55,7 +53,7 @@ class ZeroLEINR(nn.Module):
         """The adaptive curve strength of both branches for x (B,3,H,W) in [0,1] -> (B,2) in [0,1]."""
         return choose_branch_strengths((self.enhancer_b1, self.enhancer_b2), x)
 
-    def fuse(self, x: torch.Tensor, strength: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def fuse(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
         """Both branches on x (B,3,H,W) in [0,1] and their fusion -> (B,3,H,W) float, unclamped.
 
         ``strength`` (B,2) in [0,1] scales the curves of branch 1 and 2 (ones: the released curves,
@@ -78,7 +76,7 @@ class ZeroLEINR(nn.Module):
         padded = reflect_pad_bottom_right(quantize_uint8(fused), *padded_size(h, w, self.square_pad))
         return self.denoiser(padded)[:, :, :h, :w].clamp(0.0, 1.0)
 
-    def enhance(self, x: torch.Tensor, strength: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def enhance(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """-> ``(fused, denoised)``: the unclamped fused image (saved as ``*_fused``) and the output;
         ``strength`` as for ``fuse``."""
         fused = self.fuse(x, strength)

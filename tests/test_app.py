@@ -206,6 +206,7 @@ def _wait_for_line(process: subprocess.Popen, text: str, seconds: float, log: Pa
     raise AssertionError(f"the app did not say {text!r} within {seconds} s: {log.read_text()}")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium; .ci/run does)")
 def test_app_in_a_browser(tmp_path):
     pytest.importorskip("gradio")

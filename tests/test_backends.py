@@ -22,6 +22,7 @@ from engine.inference import onnx_cache, onnx_export
 from engine.inference.backend_choice import CPU_AUTO_ORDER, backend_candidates
 from engine.inference.graph_backends import (GRAPH_BACKENDS, BackendUnavailable, OpenVinoGraph, load_graph,
                                              load_graph_enhancer)
+from engine.model_registry import ICLR_SPEC, ZERO_LEINR_SPEC
 from engine.performance import cpu_has_native_bf16
 from net import ICLR, ZeroLEINR
 from tests.conftest import ICLR_SWITCH_FLAGS, ICLR_SWITCHES  # both switches in one graph
@@ -43,26 +44,28 @@ def _seeded(cls, seed=0):
 @pytest.fixture(scope="module")
 def iclr_graph(session_onnx_cache):
     model = _seeded(ICLR)
-    return model, onnx_cache.cached_onnx("iclr", model, ICLR_SWITCHES)
+    return model, onnx_cache.cached_onnx(ICLR_SPEC, model, ICLR_SWITCHES)
 
 
 @pytest.fixture(scope="module")
 def zero_leinr_graphs(session_onnx_cache):
     model = _seeded(ZeroLEINR)
-    return model, {pad: onnx_cache.cached_onnx("zero_leinr", model, dict(square_pad=pad)) for pad in (True, False)}
+    return model, {pad: onnx_cache.cached_onnx(ZERO_LEINR_SPEC, model, dict(square_pad=pad)) for pad in (True, False)}
 
 
-def _dims(path):
+def _takes_any_image_size(path):
+    """Whether the graph at ``path`` takes one (1,3,H,W) image with symbolic height and width."""
     shape = onnx.load(str(path)).graph.input[0].type.tensor_type.shape
-    return [d.dim_param or d.dim_value for d in shape.dim]
+    dims = [d.dim_param or d.dim_value for d in shape.dim]
+    return dims[:2] == [1, 3] and all(isinstance(d, str) for d in dims[2:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", list(GRAPH_BACKENDS))
 def test_iclr_graph_matches_faithful_path(iclr_graph, backend):
     model, path = iclr_graph
-    dims = _dims(path)
-    assert dims[:2] == [1, 3] and all(isinstance(d, str) for d in dims[2:])  # symbolic height and width
-    enhance = load_graph_enhancer(backend, "iclr", path)
+    assert _takes_any_image_size(path)
+    enhance = load_graph_enhancer(backend, ICLR_SPEC, path)
     for seed, (h, w) in enumerate(SIZES):
         x = _image(h, w, seed)
         with torch.no_grad():
@@ -72,14 +75,14 @@ def test_iclr_graph_matches_faithful_path(iclr_graph, backend):
         assert (out - ref).abs().max().item() < 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", list(GRAPH_BACKENDS))
 @pytest.mark.parametrize("square_pad, strength", [(True, None), (False, None), (True, (0.45, 0.8))])
 def test_zero_leinr_graph_matches_faithful_path(zero_leinr_graphs, backend, square_pad, strength):
     """The graph's curve-strength input (None: the released ones) acts as ``ZeroLEINR.enhance``'s."""
     model, paths = zero_leinr_graphs
-    dims = _dims(paths[square_pad])
-    assert dims[:2] == [1, 3] and all(isinstance(d, str) for d in dims[2:])  # symbolic height and width
-    enhance = load_graph_enhancer(backend, "zero_leinr", paths[square_pad])
+    assert _takes_any_image_size(paths[square_pad])
+    enhance = load_graph_enhancer(backend, ZERO_LEINR_SPEC, paths[square_pad])
     reference = copy.deepcopy(model)
     reference.square_pad = square_pad  # the model's padding mode is its attribute
     inputs = {} if strength is None else {"strength": torch.tensor(strength)}
@@ -95,13 +98,14 @@ def test_zero_leinr_graph_matches_faithful_path(zero_leinr_graphs, backend, squa
         assert (denoised - denoised_ref[0]).abs().max().item() < 1e-4
 
 
+@pytest.mark.slow
 def test_cache_is_reused_and_keyed_by_weights_and_switches(zero_leinr_graphs, monkeypatch, tmp_path):
     model, paths = zero_leinr_graphs
 
     def no_export(*_):
         raise AssertionError("exported again although the graph is cached")
     monkeypatch.setattr(onnx_export, "export_onnx", no_export)
-    assert onnx_cache.cached_onnx("zero_leinr", model, dict(square_pad=True)) == paths[True]
+    assert onnx_cache.cached_onnx(ZERO_LEINR_SPEC, model, dict(square_pad=True)) == paths[True]
     assert paths[True] != paths[False]
 
     exported = []
@@ -111,17 +115,18 @@ def test_cache_is_reused_and_keyed_by_weights_and_switches(zero_leinr_graphs, mo
     changed = _seeded(ZeroLEINR)
     with torch.no_grad():
         changed.denoiser.nin_c.bias.add_(1e-3)
-    path = onnx_cache.cached_onnx("zero_leinr", changed, dict(square_pad=True))
+    path = onnx_cache.cached_onnx(ZERO_LEINR_SPEC, changed, dict(square_pad=True))
     assert exported == [path] and path.name != paths[True].name
     iclr = _seeded(ICLR)
-    assert onnx_cache.graph_key("iclr", iclr, dict(alpha=0.84)) != onnx_cache.graph_key("iclr", iclr, {})
-    assert onnx_cache.graph_key("iclr", iclr, dict(alpha=1.0)) == onnx_cache.graph_key("iclr", iclr, {})  # defaults
+    assert onnx_cache.graph_key(ICLR_SPEC, iclr, dict(alpha=0.84)) != onnx_cache.graph_key(ICLR_SPEC, iclr, {})
+    assert onnx_cache.graph_key(ICLR_SPEC, iclr, dict(alpha=1.0)) == onnx_cache.graph_key(ICLR_SPEC, iclr, {})  # defaults
 
 
+@pytest.mark.slow
 def test_openvino_keeps_the_blobs_of_its_most_recent_shapes_beside_the_graph(zero_leinr_graphs, monkeypatch):
     monkeypatch.setattr(OpenVinoGraph, "MAX_SHAPES", 1)
     path = zero_leinr_graphs[1][False]
-    enhance = load_graph_enhancer("openvino", "zero_leinr", path)
+    enhance = load_graph_enhancer("openvino", ZERO_LEINR_SPEC, path)
     for seed, (h, w) in enumerate(SIZES):
         enhance(_image(h, w, seed))
     assert len(list(onnx_cache.compiled_blob_dir(path).glob("*.blob"))) == 1
@@ -141,6 +146,7 @@ os.kill(os.getpid(), signal.SIGUSR1)
 """
 
 
+@pytest.mark.slow
 def test_python_signal_handlers_run_after_openvino_graphs_are_freed_out_of_order(zero_leinr_graphs, tmp_path):
     """OpenVINO's CPU plugin gives the thread an alternate signal stack of its own when it is created and
     puts the previous one back when it is destroyed. When each graph had a Core (and so a plugin) of its own,
@@ -153,15 +159,16 @@ def test_python_signal_handlers_run_after_openvino_graphs_are_freed_out_of_order
     assert (done.returncode, done.stdout.split()) == (0, ["handled"]), done.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_openvino_runs_bf16_only_when_asked(zero_leinr_graphs):
     """``bf16=True`` (eval.py --fast) compiles OpenVINO in bf16, which on a CPU with native bf16 changes its
     outputs within bf16 rounding; ONNX Runtime stays fp32; each enhancer says which precision it runs."""
     path = zero_leinr_graphs[1][False]
     x = _image(*SIZES[1], seed=1)
-    exact = load_graph_enhancer("openvino", "zero_leinr", path)
-    reduced = load_graph_enhancer("openvino", "zero_leinr", path, bf16=True)
+    exact = load_graph_enhancer("openvino", ZERO_LEINR_SPEC, path)
+    reduced = load_graph_enhancer("openvino", ZERO_LEINR_SPEC, path, bf16=True)
     assert (exact.details, reduced.details) == ("exported ONNX graph, fp32", "exported ONNX graph, bf16")
-    assert load_graph_enhancer("onnxruntime", "zero_leinr", path, bf16=True).details == "exported ONNX graph, fp32"
+    assert load_graph_enhancer("onnxruntime", ZERO_LEINR_SPEC, path, bf16=True).details == "exported ONNX graph, fp32"
     assert load_graph("openvino", path, bf16=True).config["INFERENCE_PRECISION_HINT"] == "bf16"
     change = (exact(x)["fused"] - reduced(x)["fused"]).abs().max().item()
     assert change < 0.02
@@ -169,6 +176,7 @@ def test_openvino_runs_bf16_only_when_asked(zero_leinr_graphs):
         assert change > 1e-5
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="bf16 compiles as fp32 without native bf16")
 def test_openvino_fp32_stays_exact_after_a_bf16_compile_of_the_same_shape(zero_leinr_graphs, tmp_path):
     """A compiled blob cached by a bf16 run does not leak bf16 into a later fp32 run of the same shape."""
@@ -177,10 +185,10 @@ def test_openvino_fp32_stays_exact_after_a_bf16_compile_of_the_same_shape(zero_l
     for name in ("after_bf16", "fresh"):  # two copies of the graph, each with its own (empty) blob folder
         (tmp_path / name).mkdir()
         graphs[name] = Path(shutil.copy(zero_leinr_graphs[1][True], tmp_path / name))
-    load_graph_enhancer("openvino", "zero_leinr", graphs["after_bf16"], bf16=True)(x)
+    load_graph_enhancer("openvino", ZERO_LEINR_SPEC, graphs["after_bf16"], bf16=True)(x)
     assert list(onnx_cache.compiled_blob_dir(graphs["after_bf16"]).glob("*.blob"))
-    after_bf16 = load_graph_enhancer("openvino", "zero_leinr", graphs["after_bf16"])(x)["fused"]
-    assert torch.equal(after_bf16, load_graph_enhancer("openvino", "zero_leinr", graphs["fresh"])(x)["fused"])
+    after_bf16 = load_graph_enhancer("openvino", ZERO_LEINR_SPEC, graphs["after_bf16"])(x)["fused"]
+    assert torch.equal(after_bf16, load_graph_enhancer("openvino", ZERO_LEINR_SPEC, graphs["fresh"])(x)["fused"])
 
 
 def _write_inputs(folder):
@@ -197,14 +205,27 @@ def _levels_apart(a, b):
     return (a - b).abs().mul(255).round().max().item()
 
 
-@pytest.mark.parametrize("backend, tile", [("onnxruntime", None), ("openvino", "32")])
-def test_eval_backend_outputs_within_one_level_of_faithful(iclr_graph, tmp_path, capsys, backend, tile):
-    model, _ = iclr_graph
+@pytest.fixture
+def iclr_weights(iclr_graph, tmp_path):
+    """The weights of ``iclr_graph``'s model, saved as ``tmp_path/iclr.pth``."""
     weights = tmp_path / "iclr.pth"
-    torch.save(model.state_dict(), weights)
+    torch.save(iclr_graph[0].state_dict(), weights)
+    return weights
+
+
+@pytest.fixture
+def iclr_eval_args(iclr_weights, tmp_path):
+    """eval.py's arguments, less ``--output_dir``, for the ``SIZES`` images written to ``tmp_path/in`` and
+    ``iclr_graph``'s model with its switches, on the CPU: its graph is the session cache's."""
     _write_inputs(tmp_path / "in")
-    common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu",
-              *ICLR_SWITCH_FLAGS] + (["--tile", tile, "--tile_overlap", "8"] if tile else [])
+    return ["--input_dir", str(tmp_path / "in"), "--weights", str(iclr_weights), "--device", "cpu",
+            *ICLR_SWITCH_FLAGS]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend, tile", [("onnxruntime", None), ("openvino", "32")])
+def test_eval_backend_outputs_within_one_level_of_faithful(iclr_eval_args, tmp_path, capsys, backend, tile):
+    common = iclr_eval_args + (["--tile", tile, "--tile_overlap", "8"] if tile else [])
     assert eval_main(common + ["--output_dir", str(tmp_path / "ref"), "--faithful"]) == 0
     assert eval_main(common + ["--output_dir", str(tmp_path / "graph"), "--backend", backend]) == 0
     out = capsys.readouterr().out
@@ -214,28 +235,20 @@ def test_eval_backend_outputs_within_one_level_of_faithful(iclr_graph, tmp_path,
     assert all(_levels_apart(ref[k], graph[k]) <= 1 for k in ref)
 
 
-def test_eval_fast_on_cpu_takes_the_openvino_graph_in_bf16_where_native(iclr_graph, tmp_path, capsys):
-    model, _ = iclr_graph
-    weights = tmp_path / "iclr.pth"
-    torch.save(model.state_dict(), weights)
-    _write_inputs(tmp_path / "in")
-    common = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu", *ICLR_SWITCH_FLAGS]
-    assert eval_main(common + ["--output_dir", str(tmp_path / "ref"), "--faithful"]) == 0
+@pytest.mark.slow
+def test_eval_fast_on_cpu_takes_the_openvino_graph_in_bf16_where_native(iclr_eval_args, tmp_path, capsys):
+    assert eval_main(iclr_eval_args + ["--output_dir", str(tmp_path / "ref"), "--faithful"]) == 0
     capsys.readouterr()
-    assert eval_main(common + ["--output_dir", str(tmp_path / "fast"), "--fast"]) == 0
+    assert eval_main(iclr_eval_args + ["--output_dir", str(tmp_path / "fast"), "--fast"]) == 0
     precision = "bf16" if cpu_has_native_bf16() else "fp32"
     assert f"backend: openvino (exported ONNX graph, {precision})" in capsys.readouterr().out
     ref, fast = _pngs(tmp_path / "ref"), _pngs(tmp_path / "fast")
     assert ref.keys() == fast.keys() and all(_levels_apart(ref[k], fast[k]) <= 3 for k in ref)
 
 
-def test_missing_backend_package_is_one_line_and_auto_falls_back(iclr_graph, tmp_path, capsys, monkeypatch):
-    model, _ = iclr_graph
-    weights = tmp_path / "iclr.pth"
-    torch.save(model.state_dict(), weights)
-    _write_inputs(tmp_path / "in")
-    args = ["--input_dir", str(tmp_path / "in"), "--weights", str(weights), "--device", "cpu",
-            *ICLR_SWITCH_FLAGS, "--output_dir", str(tmp_path / "out")]
+@pytest.mark.slow
+def test_missing_backend_package_is_one_line_and_auto_falls_back(iclr_eval_args, tmp_path, capsys, monkeypatch):
+    args = iclr_eval_args + ["--output_dir", str(tmp_path / "out")]
     monkeypatch.setitem(sys.modules, "openvino", None)  # as if not installed
     assert eval_main(args + ["--backend", "openvino"]) == 2
     err = capsys.readouterr().err.strip()
@@ -258,12 +271,11 @@ def test_backend_candidates():
         backend_candidates("openvino", torch.device("cuda"))
 
 
-def test_export_cli_writes_one_dynamic_graph_and_refuses_to_overwrite(iclr_graph, tmp_path, capsys):
+@pytest.mark.slow
+def test_export_cli_writes_one_dynamic_graph_and_refuses_to_overwrite(iclr_graph, iclr_weights, tmp_path, capsys):
     model, cached = iclr_graph
-    weights = tmp_path / "iclr.pth"
-    torch.save(model.state_dict(), weights)
     out = tmp_path / "deploy" / "iclr.onnx"
-    args = ["--model", "iclr", "--weights", str(weights), "--onnx", str(out), *ICLR_SWITCH_FLAGS]
+    args = ["--model", "iclr", "--weights", str(iclr_weights), "--onnx", str(out), *ICLR_SWITCH_FLAGS]
     assert export_cli.main(args) == 0  # served from the cache the fixture filled
     assert out.read_bytes() == cached.read_bytes()
     out.write_bytes(b"keep me")
@@ -305,6 +317,7 @@ def test_scripts_default_to_passive_openmp_waiting(preset, expected):
         assert first_import.startswith("import engine.cpu_threads"), script
 
 
+@pytest.mark.slow
 def test_bench_quick_times_the_backends(zero_leinr_graphs, monkeypatch):
     from benchmarks import bench
 

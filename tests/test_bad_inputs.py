@@ -24,6 +24,7 @@ from engine.inference import folder_enhancement
 from engine.inference.enhancer import Enhancer
 from engine.measurement import folder_measurement
 from engine.measurement.metrics import Measurement
+from engine.model_registry import ICLR_SPEC
 from engine.training.iclr_trainer import ICLRTrainConfig, train_iclr
 from engine.training.run_log import write_run_log
 from engine.training.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
@@ -161,20 +162,20 @@ def test_resume_state_missing_entries(checkpoints, tmp_path):
     del state["scheduler"]
     torch.save(state, tmp_path / "last.pth")
     with pytest.raises(CheckpointError, match="is an incomplete ICLR training state \\(no scheduler\\)"):
-        load_training_state(tmp_path / "last.pth", "iclr", "cpu")
+        load_training_state(tmp_path / "last.pth", ICLR_SPEC, "cpu")
 
 
 def test_resume_state_of_a_wrapped_model_loads_plain_names(checkpoints, tmp_path):
     state = torch.load(checkpoints / "iclr_last.pth", weights_only=True)
     state["model"] = {"module." + k: v for k, v in state["model"].items()}
     torch.save(state, tmp_path / "last.pth")
-    ICLR().load_state_dict(load_training_state(tmp_path / "last.pth", "iclr", "cpu")["model"])
+    ICLR().load_state_dict(load_training_state(tmp_path / "last.pth", ICLR_SPEC, "cpu")["model"])
 
 
 def test_resume_folder_points_at_its_last_pth(checkpoints, tmp_path):
     (tmp_path / "last.pth").write_bytes((checkpoints / "iclr_last.pth").read_bytes())
     with pytest.raises(CheckpointError, match=f"is a folder: pass --resume {tmp_path / 'last.pth'}"):
-        load_training_state(tmp_path, "iclr", "cpu")
+        load_training_state(tmp_path, ICLR_SPEC, "cpu")
 
 
 # ---- eval.py output folders ------------------------------------------------------------------------------
@@ -204,7 +205,7 @@ def test_eval_refuses_to_write_into_the_input_folder(iclr_run, monkeypatch, caps
         (root / "in").symlink_to(root / "grid")
         output, extra = ".", ["--grid"]
     before = _snapshot(root / "in")
-    monkeypatch.setattr(folder_enhancement, "load_iclr_weights", lambda *a: pytest.fail("loaded weights before refusing"))
+    monkeypatch.setattr(folder_enhancement, "load_model", lambda *a: pytest.fail("loaded weights before refusing"))
     assert eval_main(args + ["--output_dir", str(root / output)] + extra) == 2
     assert "would be replaced by their outputs" in one_line(capsys.readouterr().err)
     assert _snapshot(root / "in") == before and not (root / "in" / "enhanced").exists()
@@ -221,12 +222,14 @@ def test_eval_refuses_to_write_into_the_ground_truth_folder(checkpoints, tmp_pat
     assert _snapshot(data / "high") == before
 
 
+@pytest.mark.slow
 def test_eval_output_beside_the_input_folder_is_allowed(iclr_run):
     root, args = iclr_run
     assert eval_main(args + ["--output_dir", str(root / "in_enhanced")]) == 0
     assert sorted(p.name for p in (root / "in_enhanced").iterdir()) == ["a.png", "b.png", MANIFEST_NAME]
 
 
+@pytest.mark.slow
 def test_eval_keeps_both_inputs_sharing_a_name(iclr_run, capsys):
     root, args = iclr_run
     (root / "in" / "b.jpg").rename(root / "in" / "a.jpg")
@@ -249,6 +252,7 @@ def test_eval_refuses_names_it_cannot_keep_apart(checkpoints, tmp_path, capsys, 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["existing file", "under a file"])
 def test_eval_unusable_output_folder_before_enhancing(iclr_run, monkeypatch, capsys, case):
     root, args = iclr_run
@@ -261,6 +265,7 @@ def test_eval_unusable_output_folder_before_enhancing(iclr_run, monkeypatch, cap
     assert (root / "file").read_text() == "keep me"
 
 
+@pytest.mark.slow
 def test_eval_skipped_messages_go_through_the_progress_bar(iclr_run, monkeypatch, capsys):
     root, args = iclr_run
     (root / "in" / "broken.png").write_bytes(b"not a png")
@@ -406,6 +411,7 @@ def test_phone_jpeg_comes_out_upright(tmp_path):
     assert np.abs(upright.astype(int) - reference).max() <= 8  # decoders differ slightly on JPEG
 
 
+@pytest.mark.slow
 def test_eval_output_of_a_rotated_jpeg_is_upright(checkpoints, tmp_path):
     stored = Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 40, 3), dtype=np.uint8))
     (tmp_path / "in").mkdir()
@@ -483,6 +489,7 @@ def test_export_replaces_a_link_at_its_onnx_path_only_when_asked(checkpoints, tm
 
 # ---- shapes the exported graphs cannot take -----------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 def test_eval_gives_images_with_a_one_pixel_side_the_pytorch_path(tmp_path, capsys, backend):
     """A 1-pixel side stopped ONNX Runtime with a modulo-by-zero traceback that aborted the folder, and came

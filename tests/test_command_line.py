@@ -1,9 +1,25 @@
-"""Flag types shared by the scripts (engine/commands/command_line.py)."""
+"""The parser and flag types shared by the commands (engine/commands/command_line.py)."""
 import argparse
 
 import pytest
 
-from engine.commands.command_line import non_negative_float, parse_size, positive_float
+import export
+from engine.commands import app_command, eval_command, measure_command, train_command
+from engine.commands.command_line import CommandLineParser, non_negative_float, parse_size, positive_float
+
+PARSERS = {"train": train_command.build_parser, "eval": eval_command.build_parser,
+           "measure": measure_command.build_parser, "export": export.build_parser, "app": app_command.build_parser}
+
+
+@pytest.mark.parametrize("command", PARSERS)
+def test_every_command_parses_with_the_shared_parser(command):
+    assert isinstance(PARSERS[command](), CommandLineParser)
+
+
+def test_a_negative_number_is_refused_by_the_flags_range_not_taken_for_an_option(capsys):
+    with pytest.raises(SystemExit):
+        eval_command.build_parser().parse_args(["--input_dir", "in", "--saturation", "-1e-3"])
+    assert "argument --saturation: must be greater than 0, got '-1e-3'" in capsys.readouterr().err
 
 
 def test_parse_size_reads_width_then_height():

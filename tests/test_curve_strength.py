@@ -8,7 +8,8 @@ import torch
 from data.image_io import read_image
 from engine.inference.enhancer import torch_enhancer
 from engine.inference.tiled_inference import tiled_apply
-from engine.weights.checkpoint import SHIPPED_WEIGHTS, load_zero_leinr_weights
+from engine.model_registry import ZERO_LEINR_SPEC
+from engine.weights.checkpoint import load_zero_leinr_weights
 from net import ZeroLEINR
 from net.curve_strength import CHOICE_SIDE, MIN_CHOICE_SIDE, STRENGTHS, shrink_for_choice
 
@@ -67,7 +68,7 @@ def test_adaptive_model_chooses_when_no_strength_is_given():
 
 
 def _shipped(adaptive: bool) -> ZeroLEINR:
-    return load_zero_leinr_weights(ROOT / SHIPPED_WEIGHTS["zero_leinr"], ZeroLEINR(adaptive_strength=adaptive))
+    return load_zero_leinr_weights(ROOT / ZERO_LEINR_SPEC.shipped_weights, ZeroLEINR(adaptive_strength=adaptive))
 
 
 def _dark_and_bright() -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,7 +80,7 @@ def _dark_and_bright() -> tuple[torch.Tensor, torch.Tensor]:
 def test_shipped_zero_leinr_keeps_dark_inputs_and_tones_down_well_lit_ones():
     """The released curves wash a well-lit photo out; the adaptive strength keeps it near its own
     brightness, and gives a dark photo the released curves bit for bit."""
-    released, adaptive = torch_enhancer("zero_leinr", _shipped(False)), torch_enhancer("zero_leinr", _shipped(True))
+    released, adaptive = (torch_enhancer(ZERO_LEINR_SPEC, _shipped(adaptive)) for adaptive in (False, True))
     dark, bright = _dark_and_bright()
     assert torch.equal(released(dark)["denoised"], adaptive(dark)["denoised"])
     assert released(bright)["denoised"].mean() > bright.mean() + 0.3
@@ -90,7 +91,7 @@ def test_tiles_share_the_strength_chosen_on_the_whole_image(tile=96, overlap=32)
     """A photo half dark, half well lit, in tiles: each tile is enhanced at the whole image's strength
     (the curve branches see 7 pixels around each one, well within a quarter of the overlap, so the tiled
     fused image equals the whole one); each tile choosing its own would differ."""
-    enhance = torch_enhancer("zero_leinr", _shipped(True))
+    enhance = torch_enhancer(ZERO_LEINR_SPEC, _shipped(True))
     image = torch.cat(_dark_and_bright(), dim=2)
     whole = enhance(image)["fused"]
     tiled = tiled_apply(enhance.for_image(image), image, tile, overlap)["fused"]

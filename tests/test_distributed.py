@@ -11,9 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from engine.commands import train_command as train
+
+pytestmark = pytest.mark.slow  # each test starts torchrun
 
 ROOT = Path(__file__).resolve().parents[1]
 ICLR_ARGS = ["--lol_v1", "--data_root", str(ROOT / "demo"), "--batch_size", "4", "--cropSize", "32", "--nEpochs", "2",

@@ -138,6 +138,7 @@ def _crash_mid_epoch_2(folders: Path, run: Path, monkeypatch) -> Path:
 TERMS = ["loss", "loss_b1", "loss_b2", "loss_n2n", "loss_rec", "loss_reg"]
 
 
+@pytest.mark.slow
 def test_resumed_epoch_reports_the_uninterrupted_loss_terms(folders, tmp_path, monkeypatch):
     full = train_zero_leinr(_cfg(folders, tmp_path / "full"), **QUIET)["history"]
     state_path = _crash_mid_epoch_2(folders, tmp_path / "part", monkeypatch)
@@ -287,7 +288,7 @@ def test_ctrl_c_in_eval_before_enhancing_is_one_line(eval_args, monkeypatch, cap
     def ctrl_c(*_):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(folder_enhancement, "load_iclr_weights", ctrl_c)
+    monkeypatch.setattr(folder_enhancement, "load_model", ctrl_c)
     assert eval_main(eval_args) == 130
     assert capsys.readouterr().err == "interrupted before any image was enhanced\n"
 

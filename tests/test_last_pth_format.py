@@ -69,6 +69,7 @@ def _runs(model: str, root: Path, images: Path, lol: Path):
     return lambda name, **kw: _zero_leinr(root / name, images, **kw)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model, crash_at", [("iclr", (2, 2)), ("zero_leinr", (1, 1))])
 def test_old_format_state_resumes_mid_epoch_bit_identically(model, crash_at, tmp_path, monkeypatch,
                                                              zero_leinr_images, small_lol):

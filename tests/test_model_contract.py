@@ -1,24 +1,28 @@
-"""What every model of this project promises (in the manner of timm's model tests), checked for each:
-forward and backward on the CPU, a batch equals its images run one by one, channels_last equals NCHW,
-a strict state-dict round trip, any image size, finite outputs on flat images. Small images only.
+"""What every model of this project promises (in the manner of timm's model tests), checked for each
+registered model (``engine.model_registry.list_models``): forward and backward on the CPU, a batch equals
+its images run one by one, channels_last equals NCHW, a strict state-dict round trip, any image size,
+finite outputs on flat images; and that its ``ModelSpec`` fits its network: the inference run returns the
+outputs the spec names, and the ONNX graph wrapper, given the spec's graph inputs, computes them too.
+Small images only.
 
 The weights are the deterministic fill of the reference tests (``tests.reference_fill``): the released
 initialisation leaves Zero-LEINR's denoiser near zero, which would make most comparisons trivial.
 """
+import copy
 import io
 
 import pytest
 import torch
 
-from net import ICLR, ZeroLEINR
+from engine.inference.enhancer import torch_enhancer
+from engine.model_registry import get_model, list_models
 from tests.reference_fill import deterministic_fill_
 
-MODELS = {"ICLR": ICLR, "Zero-LEINR": ZeroLEINR}
 FP32 = dict(rtol=0, atol=1e-5)  # batch size and memory format change only the fp32 summation order
 
 
 def _model(name: str) -> torch.nn.Module:
-    return deterministic_fill_(MODELS[name]()).eval()
+    return deterministic_fill_(get_model(name).network()).eval()
 
 
 def _images(batch: int, h: int = 37, w: int = 53) -> torch.Tensor:
@@ -26,7 +30,7 @@ def _images(batch: int, h: int = 37, w: int = 53) -> torch.Tensor:
     return torch.rand(batch, 3, h, w, generator=torch.Generator().manual_seed(h * w + batch)) * 0.5
 
 
-@pytest.fixture(params=list(MODELS), scope="module")
+@pytest.fixture(params=list_models(), scope="module")
 def name(request) -> str:
     return request.param
 
@@ -66,16 +70,16 @@ def test_state_dict_round_trip_is_strict(name):
     buffer.seek(0)
     state = torch.load(buffer, weights_only=True)
     torch.manual_seed(1)
-    restored = MODELS[name]().eval()
+    restored = get_model(name).network().eval()
     assert not any(torch.equal(v, restored.state_dict()[k]) for k, v in state.items() if v.dim() >= 2)
     restored.load_state_dict(state, strict=True)
     with torch.no_grad():
         assert torch.equal(restored(x), model(x))
     first = next(iter(state))
     with pytest.raises(RuntimeError, match="Missing key"):
-        MODELS[name]().load_state_dict({k: v for k, v in state.items() if k != first})
+        get_model(name).network().load_state_dict({k: v for k, v in state.items() if k != first})
     with pytest.raises(RuntimeError, match="Unexpected key"):
-        MODELS[name]().load_state_dict({**state, "extra.weight": torch.zeros(1)})
+        get_model(name).network().load_state_dict({**state, "extra.weight": torch.zeros(1)})
 
 
 @pytest.mark.parametrize("h, w", [(37, 53), (17, 29), (96, 40), (1, 1)])
@@ -92,3 +96,26 @@ def test_finite_output_on_flat_images(name, level):
     with torch.no_grad():
         out = model(torch.full((2, 3, 37, 53), level))
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+
+
+def test_inference_returns_the_outputs_its_spec_names(name):
+    spec = get_model(name)
+    outputs = torch_enhancer(spec, _model(name))(_images(1)[0])
+    assert list(outputs) == list(spec.outputs.names) and spec.outputs.main in outputs
+    assert all(out.shape == (3, 37, 53) and out.dtype == torch.float32 for out in outputs.values())
+
+
+def test_graph_wrapper_with_the_spec_inputs_computes_the_inference_outputs(name):
+    spec, model, image = get_model(name), _model(name), _images(1)[0]
+    graph = spec.graph(copy.deepcopy(model))
+    with torch.no_grad():
+        out = graph(image[None], *(extra.default[None] for extra in spec.graph_inputs))
+    from_graph = out if isinstance(out, tuple) else (out,)
+    assert len(from_graph) == len(spec.outputs.names)
+    for graph_out, torch_out in zip(from_graph, torch_enhancer(spec, model)(image).values(), strict=True):
+        torch.testing.assert_close(graph_out[0], torch_out, **FP32)
+
+
+def test_an_unknown_model_name_is_a_one_line_error():
+    with pytest.raises(ValueError, match=r"^unknown model 'nope'; choose one of iclr, zero_leinr$"):
+        get_model("nope")

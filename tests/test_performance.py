@@ -5,6 +5,7 @@ import copy
 import pytest
 import torch
 
+from engine.model_registry import ICLR_SPEC, ZERO_LEINR_SPEC
 from engine.performance import (PerformanceOptions, apply_backend_flags, autocast, grad_scaler, inference_context,
                                 prepare_input, prepare_model, restore_backend_flags)
 from net import ICLR, ZeroLEINR
@@ -94,11 +95,11 @@ def test_bf16_autocast_runs_iclr_close_to_fp32():
 
 
 def test_fast_options_and_helpers():
-    cpu = PerformanceOptions.fast("cpu", "iclr")
+    cpu = PerformanceOptions.fast("cpu", ICLR_SPEC)
     assert cpu.channels_last and cpu.inference_mode and not cpu.compile and not cpu.cudnn_benchmark
     assert cpu.amp_dtype in (None, "bf16") and cpu.fused_mafm
-    assert not PerformanceOptions.fast("cpu", "zero_leinr").fused_mafm  # no MAFM in Zero-LEINR
-    cuda = PerformanceOptions.fast("cuda", "iclr")
+    assert not PerformanceOptions.fast("cpu", ZERO_LEINR_SPEC).fused_mafm  # no MAFM in Zero-LEINR
+    cuda = PerformanceOptions.fast("cuda", ICLR_SPEC)
     assert cuda.channels_last and cuda.amp_dtype == "bf16" and cuda.cudnn_benchmark
     assert cuda.replace(compile=True).compile and not cuda.compile
     with pytest.raises(ValueError):
@@ -125,6 +126,7 @@ def test_apply_backend_flags_turns_anomaly_detection_off_and_restores():
         torch.backends.cudnn.benchmark = before
 
 
+@pytest.mark.slow
 def test_bench_runs_end_to_end(tmp_path, capsys):
     from benchmarks import bench
 

@@ -1,6 +1,7 @@
 """ICLR training (resume is bit-exact), eval.py on odd sizes and corrupt files, train.py CLI errors."""
 from pathlib import Path
 
+import pytest
 import torch
 
 from engine.commands import train_command as train
@@ -35,6 +36,7 @@ def test_resume_equals_uninterrupted_run(small_lol, tmp_path):
     assert resumed["history"][1]["loss"] == full["history"][1]["loss"]
 
 
+@pytest.mark.slow
 def test_eval_on_odd_sizes_and_corrupt_file(tmp_path, capsys):
     from net import ICLR
     torch.manual_seed(0)  # the session's seeded ICLR and switches: one ONNX export (tests/conftest.py)
@@ -82,6 +84,7 @@ def test_train_requires_a_dataset(capsys):
     assert "choose a dataset" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_resume_mid_epoch_equals_uninterrupted_run(small_lol, tmp_path, monkeypatch):
     """A crash right after a mid-epoch checkpoint loses nothing: resuming ends bit-identical."""
     quiet = dict(log=lambda *_: None)
@@ -103,6 +106,7 @@ def test_resume_mid_epoch_equals_uninterrupted_run(small_lol, tmp_path, monkeypa
     assert resumed["history"][1]["loss"] == full["history"][1]["loss"]
 
 
+@pytest.mark.slow
 def test_eval_tiled_matches_size_and_checks_arguments(tmp_path, capsys):
     from data.image_io import read_image, save_image
     from net import ICLR

@@ -10,14 +10,15 @@ from data.image_io import read_image, to_uint8_round, to_uint8_truncate
 from data.options import PRESETS
 from engine.inference.enhancer import torch_enhancer
 from engine.measurement.metrics import gt_mean_correct, psnr
-from engine.weights.checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
+from engine.model_registry import ICLR_SPEC, ZERO_LEINR_SPEC
+from engine.weights.checkpoint import load_iclr_weights, load_zero_leinr_weights
 from net import ICLR
 from net.zero_leinr import RELEASED_WEIGHT_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = ROOT / "demo" / "LOLdataset" / "eval15"
-ICLR_FILE = ROOT / SHIPPED_WEIGHTS["iclr"]
-ZERO_LEINR_DIR = ROOT / SHIPPED_WEIGHTS["zero_leinr"]
+ICLR_FILE = ROOT / ICLR_SPEC.shipped_weights
+ZERO_LEINR_DIR = ROOT / ZERO_LEINR_SPEC.shipped_weights
 
 
 def _crops(size: int = 96) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -51,14 +52,14 @@ def test_readme_lists_the_sha256_of_each_shipped_file():
 
 def test_shipped_iclr_beats_its_input_by_a_clear_margin():
     lol = PRESETS["lol_v1"]
-    enhance = torch_enhancer("iclr", load_iclr_weights(ICLR_FILE),
+    enhance = torch_enhancer(ICLR_SPEC, load_iclr_weights(ICLR_FILE),
                              {"saturation_gain": lol.saturation_gain, "alpha": lol.alpha})
     gains = [_gt_mean_psnr(enhance(low)["enhanced"], high) - _gt_mean_psnr(low, high) for low, high in _crops()]
     assert sum(gains) / len(gains) > 2.0, gains
 
 
 def test_shipped_zero_leinr_brightens_without_turning_black():
-    enhance = torch_enhancer("zero_leinr", load_zero_leinr_weights(ZERO_LEINR_DIR))
+    enhance = torch_enhancer(ZERO_LEINR_SPEC, load_zero_leinr_weights(ZERO_LEINR_DIR))
     for low, _ in _crops():
         out = torch.from_numpy(to_uint8_round(enhance(low)["denoised"])).float() / 255
         assert out.mean() > 2 * low.mean() and out.mean() > 0.2
@@ -74,7 +75,7 @@ def _chroma(image: torch.Tensor) -> float:
 def test_shipped_zero_leinr_keeps_colour():
     """Not washed out: the denoised output keeps most of the ground truth's colourfulness (a denoiser
     stuck at its grey start keeps about a third of it)."""
-    enhance = torch_enhancer("zero_leinr", load_zero_leinr_weights(ZERO_LEINR_DIR))
+    enhance = torch_enhancer(ZERO_LEINR_SPEC, load_zero_leinr_weights(ZERO_LEINR_DIR))
     ratios = [_chroma(enhance(low)["denoised"]) / _chroma(high) for low, high in _crops()]
     assert sum(ratios) / len(ratios) > 0.6, ratios
 

@@ -11,6 +11,7 @@ from engine.inference import inference_memory
 from engine.inference.enhancer import torch_enhancer
 from engine.inference.inference_memory import needs_tiling
 from engine.inference.tiled_inference import blend_window, tile_starts, tiled_apply
+from engine.model_registry import ICLR_SPEC
 from net import ICLR
 
 # Blending only rounds: (w1·f + w2·f) / (w1 + w2) is f to within an ulp or two of values in [0, 1].
@@ -120,7 +121,7 @@ def test_iclr_tiles_agree_with_the_whole_image(iclr):
     inverted ramps 40.2 dB and unnormalised weights 15.7 dB, so 50 dB catches a broken blend."""
     x = _rand(3, 80, 72, seed=5)
 
-    enhancer = torch_enhancer("iclr", iclr)
+    enhancer = torch_enhancer(ICLR_SPEC, iclr)
     whole = enhancer(x)["enhanced"]
     tiled = tiled_apply(enhancer, x, tile=48, overlap=16)["enhanced"]
     psnr = 10 * torch.log10(1 / (tiled - whole).pow(2).mean())
@@ -131,14 +132,14 @@ def test_automatic_tiling_follows_the_memory_an_image_needs(iclr, monkeypatch):
     """A 2040x2040 image, just under the former 4 MP threshold, was enhanced whole and peaked at 11 GB
     (PyTorch) / 7.1 GB (OpenVINO): it is tiled where half the available memory is less than that, and a
     photo is tiled whenever a smaller one with the same enhancer is."""
-    torch_path = torch_enhancer("iclr", iclr)
+    torch_path = torch_enhancer(ICLR_SPEC, iclr)
     openvino = replace(torch_path, backend="openvino")
     monkeypatch.setattr(inference_memory, "available_memory", lambda: 16 << 30)
     assert inference_memory.memory_budget() == 8 << 30
     assert needs_tiling(torch_path, 2040, 2040) and needs_tiling(torch_path, 6000, 4000)
     assert not needs_tiling(torch_path, 1080, 1920) and not needs_tiling(openvino, 1080, 1920)
-    assert inference_memory.whole_image_bytes("iclr", "openvino", 2040, 2040) < \
-        inference_memory.whole_image_bytes("iclr", "torch", 2040, 2040)
+    assert inference_memory.whole_image_bytes(ICLR_SPEC, "openvino", 2040, 2040) < \
+        inference_memory.whole_image_bytes(ICLR_SPEC, "torch", 2040, 2040)
     assert not needs_tiling(torch_path, 2040, 2040, budget=64 << 30)
     monkeypatch.setattr(inference_memory, "available_memory", lambda: None)  # unreadable: the fixed budget
     assert inference_memory.memory_budget() == inference_memory.FALLBACK_BUDGET

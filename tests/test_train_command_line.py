@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from engine.commands import train_command as train
+from engine.commands.run_options import RunOptions
+from engine.performance import PerformanceOptions
 from engine.training.iclr_trainer import ICLRStep, ICLRTrainConfig, train_iclr
 from engine.training.run_outputs import TimeEstimate
 from engine.training.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig, train_zero_leinr
@@ -69,6 +71,16 @@ def test_recipe_sits_under_the_flags_given(captured, pairs, tmp_path):
     cfg = captured["cfg"]
     assert (cfg.patch_size, cfg.batch_size, cfg.epochs, cfg.lr) == (128, 8, 30, 6e-4)
     assert (cfg.noisetype, cfg.lr_n2n, cfg.denoiser_init_scale, cfg.brighten_max) == ("poisson200_2000", 3e-4, 1.0, 8.0)
+
+
+def test_what_is_not_configuration_goes_into_the_run_options():
+    args = train.build_parser().parse_args(["--demo", "--overwrite", "--perf", "fast", "--amp", "off"])
+    options = RunOptions.from_values("iclr", "demo", train._resolved(args, "iclr", "demo"))
+    assert (options.overwrite, options.lpips, options.demo, options.test_dirs) == (True, False, True, None)
+    assert options.preset.train_low == str(Path("demo/LOLdataset/our485/low"))  # the demo recipe's data_root
+    opts = options.performance(torch.device("cpu"))
+    assert opts.channels_last and opts.amp_dtype is None and not opts.inference_mode
+    assert RunOptions("iclr", "released").performance(torch.device("cpu")) == PerformanceOptions.faithful()
 
 
 def test_train_demo_reports_an_enhancement_that_failed(monkeypatch, tmp_path, capsys):

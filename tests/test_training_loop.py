@@ -1,7 +1,7 @@
 """engine/training/training_loop.py with a toy task (a third model costs one task class): epochs, resume mid-epoch,
 history and metrics files, best-score tracking, non-finite steps handed to the task."""
 import math
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import pytest
@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 import engine.training.training_loop as training_loop
-from engine.performance import PerformanceOptions
 from engine.training.distributed import DistributedContext
+from engine.training.run_settings import RunSettings
 from engine.training.training_loop import TrainingLoop
 from engine.training.training_task import StepResult
 from tests.mid_epoch_crash import crash_after_mid_epoch_save
@@ -20,16 +20,14 @@ QUIET = dict(log=lambda *_: None)
 
 
 @dataclass
-class ToyConfig:
-    run_dir: str
+class ToyConfig(RunSettings):
+    """A third model's config: the run settings alone, with a toy's defaults (``run_dir`` has none)."""
+    _: KW_ONLY
     epochs: int = 3
     batch_size: int = 2
-    max_iters_per_epoch: int = 0
     save_every_iters: int = 0
     workers: int = 0
     seed: int = 0
-    resume: str | None = None
-    performance: PerformanceOptions = field(default_factory=PerformanceOptions)
 
 
 class NumberPairs(torch.utils.data.Dataset):
@@ -98,7 +96,7 @@ class ToyTask:
 
 
 def _run(tmp_path: Path, name: str, **task_kw):
-    cfg = ToyConfig(str(tmp_path / name))
+    cfg = ToyConfig(run_dir=str(tmp_path / name))
     task = ToyTask(tmp_path / name, **task_kw)
     return TrainingLoop(cfg, "toy", CPU, **QUIET).run(task), task
 
@@ -116,7 +114,7 @@ def test_a_task_trains_and_keeps_its_best(tmp_path):
 
 def test_a_resumed_task_ends_as_an_uninterrupted_one(tmp_path, monkeypatch):
     full, _ = _run(tmp_path, "full")
-    cfg = ToyConfig(str(tmp_path / "part"), save_every_iters=1)
+    cfg = ToyConfig(run_dir=str(tmp_path / "part"), save_every_iters=1)
     crash_after_mid_epoch_save(monkeypatch, epoch=2, iteration=2)
     with pytest.raises(KeyboardInterrupt):
         TrainingLoop(cfg, "toy", CPU, **QUIET).run(ToyTask(tmp_path / "part"))

@@ -100,6 +100,7 @@ def test_clamp_noisy_input_option():
     assert noisy.max() > 1.0  # mirrored default: unclamped Poisson noise
 
 
+@pytest.mark.slow
 def test_resume_mid_epoch_equals_uninterrupted(folders, tmp_path, monkeypatch):
     full = torch.load(train_zero_leinr(_cfg(folders, tmp_path / "full"), **QUIET)["state_path"], weights_only=False)
     crash_after_mid_epoch_save(monkeypatch, epoch=1, iteration=1)
@@ -115,6 +116,7 @@ def test_resume_mid_epoch_equals_uninterrupted(folders, tmp_path, monkeypatch):
     assert {"psnr", "ssim", "psnr_fused", "ssim_fused"} <= set(full["history"][0])
 
 
+@pytest.mark.slow
 def test_seed_command_line(folders, tmp_path, capsys):
     code = train.main([f"--train_dirs={folders / 'train'}/", f"--val_input_dirs={folders / 'val_low'}/",
                        f"--val_gt_dirs={folders / 'val_high'}/", f"--test_dirs={folders / 'val_low'}/",
@@ -133,6 +135,7 @@ def test_patch_size_must_allow_subimages(folders, tmp_path):
         train_zero_leinr(_cfg(folders, tmp_path, patch_size=48), **QUIET)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pad", ["square", "each"])
 def test_eval_zero_leinr_odd_sizes(tmp_path, capsys, pad):
     torch.manual_seed(0)
@@ -159,13 +162,14 @@ def test_eval_zero_leinr_missing_weights(tmp_path, capsys):
 
 def test_fast_path_iteration_and_inference():
     from engine.inference.enhancer import torch_enhancer
+    from engine.model_registry import ZERO_LEINR_SPEC
     from engine.performance import PerformanceOptions
     opts = PerformanceOptions(channels_last=True, amp_dtype="bf16")
     model, step = _step(performance=opts)
     terms = step(torch.rand(2, 3, 64, 64) * 0.3, counter=0, epoch0=0)
     assert all(math.isfinite(v) for v in terms.values())
     image = torch.rand(3, 37, 45)
-    fused, denoised = torch_enhancer("zero_leinr", model, opts=opts)(image).values()
-    reference = torch_enhancer("zero_leinr", model)(image)["fused"]
+    fused, denoised = torch_enhancer(ZERO_LEINR_SPEC, model, opts=opts)(image).values()
+    reference = torch_enhancer(ZERO_LEINR_SPEC, model)(image)["fused"]
     assert fused.dtype == denoised.dtype == torch.float32 and denoised.shape == (3, 37, 45)
     torch.testing.assert_close(fused, reference, rtol=0, atol=1e-5)  # the curves stay fp32

@@ -11,9 +11,9 @@ import gradio as gr
 
 from data.image_io import IMAGE_EXTENSIONS, PIXEL_LIMIT_VARIABLE, list_images, pixel_limit
 
-from ..inference.enhancer import OUTPUTS
+from ..model_registry import MODELS, ZERO_LEINR_SPEC, get_model
 from .app_workspace import AppWorkspace
-from .photo_enhancement import CURVES, MODEL_LABELS, AppModels, PhotoResult, PhotoSettings, enhance_uploads
+from .photo_enhancement import CURVES, AppModels, PhotoResult, PhotoSettings, enhance_uploads
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "demo" / "LOLdataset" / "eval15" / "low"
 CURVE_LABELS = {"adaptive": "Adaptive (chosen per photo)", "released": "Released (full strength)",
@@ -47,12 +47,12 @@ def build_page(models: AppModels, workspace: AppWorkspace) -> gr.Blocks:
     imported: set to ``workspace.root`` then (``app_command`` does), all of Gradio's files (uploads, its
     cache) are in the workspace too, and the results are served from there without a copy."""
     default = PhotoSettings()
-    zero_leinr_outputs = OUTPUTS["zero_leinr"]
+    zero_leinr_outputs = ZERO_LEINR_SPEC.outputs
     with gr.Blocks(title="Low-light photo enhancement", analytics_enabled=False) as page:
         gr.Markdown(INTRO.format(limit=pixel_limit(), variable=PIXEL_LIMIT_VARIABLE))
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
-                model = gr.Radio([(label, name) for name, label in MODEL_LABELS.items()], value=default.model,
+                model = gr.Radio([(spec.label, spec.name) for spec in MODELS.values()], value=default.model,
                                  label="Model")
                 photos = gr.File(label="Photos", file_count="multiple", file_types=sorted(IMAGE_EXTENSIONS),
                                  elem_id="photos")
@@ -103,7 +103,7 @@ def build_page(models: AppModels, workspace: AppWorkspace) -> gr.Blocks:
             uploads = [Path(f) for f in files or []]
             settings = PhotoSettings(model_name, saturation_gain, alpha_value, curve_mode, (s1, s2),
                                      output_name if model_name == "zero_leinr" else None)
-            progress(0, desc=f"Enhancing with {MODEL_LABELS[model_name]}")
+            progress(0, desc=f"Enhancing with {get_model(model_name).label}")
             folder = workspace.request_folder(request.session_hash, uploads)
             photos, errors = enhance_uploads(models, settings, uploads, folder, note=gr.Info)
             return photos, _status(photos, errors)

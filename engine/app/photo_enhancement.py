@@ -19,12 +19,11 @@ from net.curve_strength import RELEASED_STRENGTH
 
 from ..device import resolve_device
 from ..inference.backend_choice import AUTO, backend_candidates
-from ..inference.enhancer import OUTPUTS, Enhancer
+from ..inference.enhancer import Enhancer
 from ..inference.folder_enhancement import FolderEnhancement, enhance_image, load_model, make_enhancer, output_suffixes
 from ..inference.graph_backends import BackendUnavailable
-from ..weights.checkpoint import SHIPPED_WEIGHTS
+from ..model_registry import MODELS, get_model
 
-MODEL_LABELS = {"iclr": "ICLR", "zero_leinr": "Zero-LEINR"}
 # Zero-LEINR's curve strength: chosen per photo (eval.py --curves adaptive), in full (--curves released),
 # or a strength per branch that the user picks (1.0 for both is the released curve).
 CURVES = ("adaptive", "released", "chosen")
@@ -49,14 +48,13 @@ class PhotoSettings:
     output: str | None = None
 
     def __post_init__(self):
-        if self.model not in OUTPUTS:
-            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(OUTPUTS)}")
+        spec = get_model(self.model)  # ValueError for an unknown name
         if self.curves not in CURVES:
             raise ValueError(f"unknown curve strength {self.curves!r}; choose one of {', '.join(CURVES)}")
         if not all(0.0 <= s <= 1.0 for s in self.strength):
             raise ValueError(f"curve strengths must lie in [0, 1], got {self.strength}")
-        if self.output is not None and self.output not in OUTPUTS[self.model].names:
-            raise ValueError(f"{MODEL_LABELS[self.model]} has no output {self.output!r}")
+        if self.output is not None and self.output not in spec.outputs.names:
+            raise ValueError(f"{spec.label} has no output {self.output!r}")
 
     @property
     def enhancer_switches(self) -> dict:
@@ -74,14 +72,14 @@ class PhotoSettings:
 class AppModels:
     """The app's models, each loaded at its first use and kept for the process, and their enhancers.
 
-    ``weights``: per model (default ``checkpoint.SHIPPED_WEIGHTS``); ``device``, ``backend``, ``faithful``,
+    ``weights``: per model name (default ``ModelSpec.shipped_weights``); ``device``, ``backend``, ``faithful``,
     ``fast`` as ``FolderEnhancement``'s (the same backend choice). Raises
     ``backend_choice.BackendRequestError`` for contradictory backend settings.
     """
 
     def __init__(self, weights: dict[str, str] | None = None, device: str | None = None, backend: str = AUTO,
                  faithful: bool = False, fast: bool = False):
-        self.weights = {**SHIPPED_WEIGHTS, **(weights or {})}
+        self.weights = {name: spec.shipped_weights for name, spec in MODELS.items()} | (weights or {})
         self.device = resolve_device(device)
         self.candidates = backend_candidates(backend, self.device, faithful)
         self.fast = fast
@@ -92,7 +90,7 @@ class AppModels:
         """Model ``name`` with its weights and the switches of its enhancer (``folder_enhancement.load_model``),
         loaded at the first call. Raises ``FileNotFoundError`` or ``checkpoint.CheckpointError`` for the weights."""
         if name not in self._models:
-            self._models[name] = load_model(name, self.weights[name], _MODEL_SWITCHES[name])
+            self._models[name] = load_model(get_model(name), self.weights[name], _MODEL_SWITCHES[name])
         return self._models[name]
 
     def enhancer(self, settings: PhotoSettings, note=print) -> Enhancer:
@@ -106,7 +104,8 @@ class AppModels:
         if key not in self._enhancers:
             if len(self._enhancers) >= ENHANCERS_KEPT:
                 del self._enhancers[next(iter(self._enhancers))]
-            self._enhancers[key] = make_enhancer(name, model, switches, self.device, self.candidates, self.fast, note)
+            self._enhancers[key] = make_enhancer(get_model(name), model, switches, self.device, self.candidates,
+                                                 self.fast, note)
         enhancer = self._enhancers[key]
         if (strength := settings.fixed_strength) is not None:
             return replace(enhancer, image_inputs=lambda image: {"strength": strength})
@@ -154,7 +153,7 @@ def enhance_photo(enhancer: Enhancer, path: Path, folder: Path, output: str | No
     seconds = time.perf_counter() - start
     previews = folder / "preview"
     previews.mkdir(parents=True)
-    download = folder / f"{path.stem}{output_suffixes(enhancer.model_name)[output]}.png"
+    download = folder / f"{path.stem}{output_suffixes(enhancer.model)[output]}.png"
     save_image(outputs[output], download, enhancer.rounding)
     return PhotoResult(path.name, download, _write_preview(to_uint8_truncate(image), previews / "before.png"),
                        _write_preview(enhancer.to_uint8(outputs[output]), previews / "after.png"),
@@ -173,7 +172,7 @@ def enhance_uploads(models: AppModels, settings: PhotoSettings, uploads: list[Pa
     try:
         enhancer = models.enhancer(settings, note)
     except (FileNotFoundError, ValueError, BackendUnavailable) as err:
-        return [], [f"{MODEL_LABELS[settings.model]} cannot be loaded: {err}"]
+        return [], [f"{get_model(settings.model).label} cannot be loaded: {err}"]
     results, errors = [], []
     for index, path in enumerate(tqdm(uploads, desc="photos", disable=len(uploads) < 2)):
         try:

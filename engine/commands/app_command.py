@@ -17,9 +17,10 @@ import sys
 from data.image_io import pixel_limit
 
 from ..app.app_workspace import AppWorkspace
-from ..app.photo_enhancement import MODEL_LABELS, AppModels
+from ..app.photo_enhancement import AppModels
 from ..inference.backend_choice import AUTO, BACKENDS
-from ..weights.checkpoint import SHIPPED_WEIGHTS
+from ..model_registry import MODELS
+from .command_line import CommandLineParser
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -27,15 +28,15 @@ INSTALL_HINT = "pip install -e '.[app]' (or run make app)"
 MAX_PORT = 65535
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> CommandLineParser:
     """The flags of ``python app.py``; ``--help`` shows this module's docstring."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = CommandLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to serve on (default {DEFAULT_HOST}: this "
                                                         "computer only; 0.0.0.0: every network interface)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to serve on (default {DEFAULT_PORT})")
-    for name, label in MODEL_LABELS.items():
-        p.add_argument(f"--{name}_weights", default=SHIPPED_WEIGHTS[name],
-                       help=f"{label} weights, as eval.py --weights (default {SHIPPED_WEIGHTS[name]})")
+    for spec in MODELS.values():
+        p.add_argument(f"--{spec.name}_weights", default=spec.shipped_weights,
+                       help=f"{spec.label} weights, as eval.py --weights (default {spec.shipped_weights})")
     p.add_argument("--device", default=None, help="as eval.py --device (default: CUDA when available)")
     p.add_argument("--backend", choices=[AUTO, *BACKENDS], default=AUTO, help="as eval.py --backend")
     p.add_argument("--faithful", action="store_true", help="as eval.py --faithful")
@@ -63,7 +64,7 @@ def main(argv=None) -> int:
         print(f"error: the app needs Gradio: {INSTALL_HINT}", file=sys.stderr)
         return 2
     try:
-        models = AppModels({name: getattr(args, f"{name}_weights") for name in MODEL_LABELS}, args.device,
+        models = AppModels({name: getattr(args, f"{name}_weights") for name in MODELS}, args.device,
                            args.backend, args.faithful, args.fast)
     except ValueError as err:  # a backend request or a device that cannot be
         parser.error(str(err))
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        for name in MODEL_LABELS:
+        for name in MODELS:
             models.model(name)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err} (the shipped weights belong in weights/: see README 'Weights')", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""Command-line parsing shared by the scripts: negative numbers as option values, checked integer, number and
-size types."""
+"""Command-line parsing shared by the commands (train, eval, measure, export, app): negative numbers as option
+values, checked integer, number and size types."""
 import argparse
 import math
 import re
@@ -9,7 +9,8 @@ _NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$", re.IGNORECASE)
 
 
 class CommandLineParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` that reads a negative number after an option as that option's value.
+    """The parser of every command: an ``ArgumentParser`` that reads a negative number after an option as that
+    option's value.
 
     Plain argparse takes ``--lr -1e-4`` for ``--lr`` without a value followed by an unknown
     option ``-1e-4``; here the number is joined to the option (``--lr=-1e-4``) before parsing.

@@ -16,18 +16,18 @@ from ..exit_codes import EXIT_INTERRUPTED
 from ..inference.backend_choice import AUTO, BACKENDS, CPU_AUTO_ORDER, BackendRequestError
 from ..inference.folder_enhancement import AUTO_TILE_SIZE, FolderEnhancement, enhance_folder
 from ..inference.inference_memory import MEMORY_FRACTION
-from ..weights.checkpoint import SHIPPED_WEIGHTS
-from .command_line import positive_float
+from ..model_registry import get_model, list_models
+from .command_line import CommandLineParser, positive_float
 from .showcase import run_showcase
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> CommandLineParser:
     """The flags of ``python eval.py``; ``--help`` shows this module's docstring."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = CommandLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_arguments(p)
     p.add_argument("--demo", action="store_true", help="enhance the bundled demo/ pairs with both shipped models, "
                                                        "measure them and write side-by-side grids to output/demo")
-    p.add_argument("--model", choices=["iclr", "zero_leinr"], default="iclr")
+    p.add_argument("--model", choices=list_models(), default=list_models()[0])
     p.add_argument("--input_dir", help="enhance every image of this folder instead of a dataset's test set")
     p.add_argument("--output_dir", help="default: output/<set> (ICLR) or output/zero_leinr/<set>; "
                                         "output/custom for --input_dir")
@@ -97,11 +97,11 @@ def main(argv=None) -> int:
     if not preset and not args.input_dir:
         parser.error("choose --lol/--lol_v1, --lol_v2_real, --lol_v2_syn or --input_dir DIR")
     folder = preset.output_folder if preset and not args.input_dir else "custom"
+    spec = get_model(args.model)
     try:
         job = FolderEnhancement(
-            args.model, Path(args.input_dir or preset.test_low),
-            Path(args.output_dir or (f"output/{folder}" if args.model == "iclr" else f"output/zero_leinr/{folder}")),
-            args.weights or SHIPPED_WEIGHTS[args.model], _switches(args, preset),
+            spec, Path(args.input_dir or preset.test_low), Path(args.output_dir or f"{spec.output_folder}/{folder}"),
+            args.weights or spec.shipped_weights, _switches(args, preset),
             gt_dir=Path(preset.test_high) if preset and not args.input_dir else None, grid=args.grid,
             device=args.device, backend=args.backend, faithful=args.faithful, fast=args.fast, tile=args.tile,
             tile_overlap=args.tile_overlap)

@@ -19,12 +19,13 @@ from pathlib import Path
 from data.options import add_dataset_arguments, preset_from_args
 
 from ..measurement.folder_measurement import CSV_NAME, measure_folder
+from .command_line import CommandLineParser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> CommandLineParser:
     """The flags of ``python measure.py``; ``--help`` shows the first paragraph of this module's docstring."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandLineParser(description=__doc__.split("\n\n")[0],
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_arguments(parser)
     parser.add_argument("--pred_dir", help="enhanced images (default: ./output/<dataset output folder>)")
     parser.add_argument("--gt_dir", help="ground-truth images (default: the dataset's test reference folder)")

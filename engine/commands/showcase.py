@@ -7,11 +7,10 @@ from tqdm import tqdm
 from data.image_io import read_image, save_image
 from data.options import PRESETS
 from data.pairing import pair_folders
-from net import ZeroLEINR
 
 from ..inference.enhancer import torch_enhancer
 from ..measurement.metrics import measure_pairs
-from ..weights.checkpoint import SHIPPED_WEIGHTS, load_iclr_weights, load_zero_leinr_weights
+from ..model_registry import ICLR_SPEC, ZERO_LEINR_SPEC
 
 DEMO_PAIRS = Path("demo/LOLdataset/eval15")
 
@@ -26,18 +25,20 @@ def _table(rows: dict) -> str:
 
 
 def run_showcase(adaptive_strength: bool, pairs_dir: Path = DEMO_PAIRS, output_dir: Path = Path("output/demo"),
-                 device="cpu", weights: dict = SHIPPED_WEIGHTS, say=print) -> None:
+                 device="cpu", say=print) -> None:
     """Enhance every ``<pairs_dir>/low`` image with ICLR (LOLv1 test-time switches) and Zero-LEINR
-    (``adaptive_strength``: ``ZeroLEINR``'s, ``eval.py --curves``), write
+    (``adaptive_strength``: ``ZeroLEINR``'s, ``eval.py --curves``), their shipped weights, write
     ``<output_dir>/{iclr,zero_leinr}/<name>.png`` and ``<output_dir>/grid/<name>.png`` (input | ICLR |
     Zero-LEINR | ground truth), and print PSNR/SSIM of the input and of both models."""
     pairs = pair_folders(pairs_dir / "low", pairs_dir / "high")
     lol = PRESETS["lol_v1"]
-    enhancers = {"ICLR": torch_enhancer("iclr", load_iclr_weights(weights["iclr"]).to(device),
-                                        {"saturation_gain": lol.saturation_gain, "alpha": lol.alpha}),
-                 "Zero-LEINR (denoised)": torch_enhancer("zero_leinr", load_zero_leinr_weights(
-                     weights["zero_leinr"], ZeroLEINR(adaptive_strength=adaptive_strength)).to(device))}
-    folders = {"ICLR": output_dir / "iclr", "Zero-LEINR (denoised)": output_dir / "zero_leinr"}
+    iclr, zero_leinr = ICLR_SPEC, ZERO_LEINR_SPEC
+    zero_leinr_label = f"{zero_leinr.label} ({zero_leinr.outputs.main})"
+    enhancers = {iclr.label: torch_enhancer(iclr, iclr.load_weights(iclr.shipped_weights).to(device),
+                                            {"saturation_gain": lol.saturation_gain, "alpha": lol.alpha}),
+                 zero_leinr_label: torch_enhancer(zero_leinr, zero_leinr.load_weights(
+                     zero_leinr.shipped_weights, zero_leinr.network(adaptive_strength=adaptive_strength)).to(device))}
+    folders = {iclr.label: output_dir / iclr.name, zero_leinr_label: output_dir / zero_leinr.name}
     for low, high in tqdm(pairs, desc="enhance", leave=False):
         image = read_image(low)
         panels = [image]
@@ -50,7 +51,8 @@ def run_showcase(adaptive_strength: bool, pairs_dir: Path = DEMO_PAIRS, output_d
     rows = {"low input": pairs_dir / "low", **folders}
     means = {label: measure_pairs(pair_folders(folder, pairs_dir / "high"), use_lpips=False, progress=False).means
              for label, folder in rows.items()}
-    say(f"{len(pairs)} LOLv1 test pairs ({pairs_dir}), shipped weights {weights['iclr']} and {weights['zero_leinr']}/")
+    say(f"{len(pairs)} LOLv1 test pairs ({pairs_dir}), shipped weights {iclr.shipped_weights} and "
+        f"{zero_leinr.shipped_weights}/")
     say(_table(means))
-    say(f"enhanced images: {folders['ICLR']}/, {folders['Zero-LEINR (denoised)']}/")
+    say(f"enhanced images: {folders[iclr.label]}/, {folders[zero_leinr_label]}/")
     say(f"side by side (input | ICLR | Zero-LEINR | ground truth): {output_dir / 'grid'}/")

@@ -21,15 +21,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from data.atomic_file import atomic_write_text
-from data.options import DEFAULT_DATA_ROOT, add_dataset_arguments, preset_from_args
+from data.options import add_dataset_arguments
 from loss import PretrainedWeightsUnavailable
 
 from ..exit_codes import EXIT_INTERRUPTED
-from ..inference.enhancer import OUTPUTS
 from ..inference.folder_enhancement import FolderEnhancement, enhance_folder, output_suffixes
 from ..measurement.folder_measurement import measure_folder
 from ..measurement.metrics import LPIPSMetric
-from ..performance import PerformanceOptions
+from ..model_registry import ICLR_SPEC, ZERO_LEINR_SPEC, get_model
 from ..training.distributed import DistributedContext, init_distributed
 from ..training.iclr_trainer import ICLRTrainConfig, NonFiniteLossError, train_iclr
 from ..training.recipes import RECIPES, SCRATCH_RECIPES, layered
@@ -39,6 +38,7 @@ from ..training.training_loop import last_good_state
 from ..training.zero_leinr_trainer import TooManyNonFiniteSteps, ZeroLEINRTrainConfig, train_zero_leinr
 from ..weights.checkpoint import TRAINING_STATE_FILE, CheckpointWriteError, load_training_state
 from .command_line import CommandLineParser, non_negative_float, non_negative_int, positive_float, positive_int
+from .run_options import RunOptions
 
 CONFIGS = {"iclr": ICLRTrainConfig, "zero_leinr": ZeroLEINRTrainConfig}
 TRAIN_DEMO_OUTPUT = "output/train_demo"  # beside make demo's output/demo, never in it
@@ -159,27 +159,18 @@ def _flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
     return {**names, "square_pad": names["pad"], "performance": "/".join(names[k] for k in ("perf", "amp", "compile"))}
 
 
-def _resolved(args, model: str) -> dict:
+def _resolved(args, model: str, recipe: str) -> dict:
     """Recipe values overlaid by the flags given (not None); ``--pad`` becomes ``square_pad``."""
     given = {k: v for k, v in vars(args).items() if v is not None and k not in ("recipe", "demo", "model")}
-    values = layered(model, "demo" if args.demo else args.recipe, given)
+    values = layered(model, recipe, given)
     if "pad" in values:
         values["square_pad"] = values.pop("pad") == "square"
     return values
 
 
-def _performance(model: str, values: dict, ctx: DistributedContext) -> PerformanceOptions:
-    perf = values.get("perf", "auto")
-    fast = perf == "fast" or (perf == "auto" and ctx.device.type == "cuda")
-    opts = PerformanceOptions.fast(ctx.device, model) if fast else PerformanceOptions.faithful()
-    opts = opts.replace(inference_mode=False, compile=bool(values.get("compile")))
-    if values.get("amp"):
-        opts = opts.replace(amp_dtype=None if values["amp"] == "off" else values["amp"])
-    return opts
-
-
-def _config(model: str, values: dict, preset, ctx: DistributedContext):
+def _config(options: RunOptions, values: dict, ctx: DistributedContext):
     """The model's config: its dataclass defaults, overlaid by ``values`` where a field matches."""
+    model, preset = options.model, options.preset
     cls = CONFIGS[model]
     names = {f.name for f in fields(cls)}
     if model == "iclr":
@@ -195,7 +186,7 @@ def _config(model: str, values: dict, preset, ctx: DistributedContext):
                        val_gt_dirs=preset.test_high if preset else None,
                        run_dir=f"runs/zero_leinr{'_' + preset.output_folder if preset else ''}")
     chosen = {**derived, **{k: v for k, v in values.items() if k in names},
-              "device": str(ctx.device), "performance": _performance(model, values, ctx)}
+              "device": str(ctx.device), "performance": options.performance(ctx.device)}
     return cls(**chosen)
 
 
@@ -204,15 +195,15 @@ def _announce(cfg, model: str, recipe: str, ctx: DistributedContext, say) -> Non
     settings = asdict(cfg)
     settings["performance"] = cfg.performance.describe()
     settings["best_weights"] = str(cfg.best_weights_path())
-    say(f"{'ICLR' if model == 'iclr' else 'Zero-LEINR'} on {ctx.device} x{ctx.world_size}, recipe {recipe}: "
+    say(f"{get_model(model).label} on {ctx.device} x{ctx.world_size}, recipe {recipe}: "
         + ", ".join(f"{k}={v}" for k, v in settings.items()))
     if ctx.is_main:
         atomic_write_text(Path(cfg.run_dir) / "config.json",
                           json.dumps({"model": model, "recipe": recipe, **settings}, indent=1) + "\n")
 
 
-def _run_iclr(cfg: ICLRTrainConfig, values: dict, ctx: DistributedContext, say) -> dict:
-    lpips_metric = LPIPSMetric(device=str(ctx.device)) if values.get("lpips", True) and ctx.is_main else None
+def _run_iclr(cfg: ICLRTrainConfig, options: RunOptions, ctx: DistributedContext, say) -> dict:
+    lpips_metric = LPIPSMetric(device=str(ctx.device)) if options.lpips and ctx.is_main else None
     if lpips_metric is not None and not lpips_metric.available:
         say(f"note: LPIPS unavailable ({lpips_metric.reason}); validation reports PSNR/SSIM only")
         lpips_metric = None
@@ -224,7 +215,7 @@ def _run_iclr(cfg: ICLRTrainConfig, values: dict, ctx: DistributedContext, say) 
     return result
 
 
-def _run_zero_leinr(cfg: ZeroLEINRTrainConfig, values: dict, ctx: DistributedContext, say) -> dict:
+def _run_zero_leinr(cfg: ZeroLEINRTrainConfig, options: RunOptions, ctx: DistributedContext, say) -> dict:
     result = train_zero_leinr(cfg, log=say, ctx=ctx)
     say(f"done: best validation 0.5·PSNR+0.5·SSIM {result['best_score']:.4f}")
     say(f"  best weights    {result['best_dir']}/ (Model_enh_b1.pth, Model_enh_b2.pth, Model_denoise.pth; to use "
@@ -235,24 +226,26 @@ def _run_zero_leinr(cfg: ZeroLEINRTrainConfig, values: dict, ctx: DistributedCon
     return result
 
 
-def _enhance_test_folder(model: str, result: dict, values: dict, preset, demo: bool, device) -> int:
+def _enhance_test_folder(options: RunOptions, result: dict, device) -> int:
     """After training: the demo enhances and measures its test pair(s); Zero-LEINR's ``--test_dirs``
     is enhanced into ``<run_dir>/test``. Returns the exit code of the first step that fails, else 0."""
+    model, preset = options.model, options.preset
     if model == "iclr":
         out = Path(TRAIN_DEMO_OUTPUT)
         code = enhance_folder(FolderEnhancement(
-            "iclr", Path(preset.test_low), out, str(result["best_path"]),
+            ICLR_SPEC, Path(preset.test_low), out, str(result["best_path"]),
             {"saturation_gain": preset.saturation_gain, "alpha": preset.alpha}, gt_dir=Path(preset.test_high),
             grid=True, device=str(device)))
     else:
-        test_dir = Path(values.get("test_dirs") or preset.test_low)
+        test_dir = Path(options.test_dirs or preset.test_low)
         lol = test_dir / "LOL_dataset" / "eval15" / "low"
         out = Path(result["final_dir"]).parent / "test"
-        code = enhance_folder(FolderEnhancement("zero_leinr", lol if lol.is_dir() else test_dir, out,
+        code = enhance_folder(FolderEnhancement(ZERO_LEINR_SPEC, lol if lol.is_dir() else test_dir, out,
                                                 str(result["final_dir"]), device=str(device)))
-    if not demo or code:
+    if not options.demo or code:
         return code
-    suffix = output_suffixes(model)[OUTPUTS[model].main]  # the files of the output that is measured
+    spec = get_model(model)
+    suffix = output_suffixes(spec)[spec.outputs.main]  # the files of the output that is measured
     return measure_folder(out, Path(preset.test_high), None, pred_suffix=suffix, use_lpips=False, progress=True,
                           resize_pred=False)
 
@@ -267,16 +260,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     model = args.model or ("zero_leinr" if args.train_dirs else "iclr")
     recipe = "demo" if args.demo else args.recipe
-    values = _resolved(args, model)
-    if model == "iclr" and not values.get("dataset"):
+    values = _resolved(args, model, recipe)
+    options = RunOptions.from_values(model, recipe, values)
+    if model == "iclr" and options.preset is None:
         parser.error("choose a dataset: --lol_v1, --lolv2_real, --lolv2_syn (or --demo), "
                      "or --train_dirs DIR for Zero-LEINR")
     if values.get("resume") and values.get("init_weights"):
         parser.error("give --resume (continue a run) or --init_weights (start a new one from weights), not both")
-    args.dataset, args.data_root = values.get("dataset"), values.get("data_root", DEFAULT_DATA_ROOT)
-    preset = preset_from_args(args)
     try:
-        ctx = init_distributed(args.device)
+        ctx = init_distributed(options.device)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -288,20 +280,20 @@ def main(argv=None) -> int:
     state_path = None
     previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        cfg = _config(model, values, preset, ctx)
+        cfg = _config(options, values, ctx)
         state_path = Path(cfg.run_dir) / TRAINING_STATE_FILE
-        check_run_outputs(cfg, overwrite=bool(values.get("overwrite")),
+        check_run_outputs(cfg, overwrite=options.overwrite,
                           scratch=RECIPES[model][recipe]["run_dir"] if recipe in SCRATCH_RECIPES else None)
         if cfg.resume:  # before config.json is written: a refused resume leaves the run's own
-            for note in check_resume_settings(cfg, load_training_state(cfg.resume, model, "cpu").get("config"),
+            for note in check_resume_settings(cfg, load_training_state(cfg.resume, get_model(model), "cpu").get("config"),
                                               cfg.resume, _flag_names(parser)):
                 say(note)
         if warning := gpu_sized_warning(cfg, ctx.device):
             say(warning)
         _announce(cfg, model, recipe, ctx, say)
-        result = (_run_iclr if model == "iclr" else _run_zero_leinr)(cfg, values, ctx, say)
-        if ctx.is_main and (recipe == "demo" or (model == "zero_leinr" and values.get("test_dirs"))):
-            return _enhance_test_folder(model, result, values, preset, recipe == "demo", ctx.device)
+        result = (_run_iclr if model == "iclr" else _run_zero_leinr)(cfg, options, ctx, say)
+        if ctx.is_main and (options.demo or (model == "zero_leinr" and options.test_dirs)):
+            return _enhance_test_folder(options, result, ctx.device)
         return 0
     except (FileNotFoundError, FileExistsError, ValueError, PretrainedWeightsUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)

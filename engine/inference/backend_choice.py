@@ -10,6 +10,7 @@ graph. On CUDA, and with ``--faithful``, it is PyTorch.
 """
 import torch
 
+from ..model_spec import ModelSpec
 from ..performance import PerformanceOptions, prepare_model
 from .enhancer import Enhancer, per_image_inputs, torch_enhancer
 from .graph_backends import GRAPH_BACKENDS, BackendUnavailable, import_backend, load_graph_enhancer
@@ -47,9 +48,9 @@ def backend_candidates(requested: str, device: torch.device, faithful: bool = Fa
     return ("torch",) if torch_only else CPU_AUTO_ORDER
 
 
-def graph_enhancer(backend: str, model_name: str, model: torch.nn.Module, switches: dict, log=None,
+def graph_enhancer(backend: str, spec: ModelSpec, model: torch.nn.Module, switches: dict, log=None,
                    bf16: bool = False) -> Enhancer:
-    """``model`` with ``switches`` through its cached ONNX graph (exported on first use) run by ``backend``
+    """``model`` (a network of ``spec``) with ``switches`` through its cached ONNX graph (exported on first use) run by ``backend``
     (``bf16``: OpenVINO may compute in bf16, ``engine.inference.graph_backends``); images with a side too short
     for the graph take the faithful PyTorch path on the CPU.
 
@@ -57,15 +58,15 @@ def graph_enhancer(backend: str, model_name: str, model: torch.nn.Module, switch
     """
     import_backend(backend)
     try:
-        path = cached_onnx(model_name, model, switches, log=log)
+        path = cached_onnx(spec, model, switches, log=log)
     except ImportError as err:
         raise BackendUnavailable(f"exporting to ONNX needs the Python package '{err.name}' "
                                  f"(pip install -r requirements.txt)") from None
-    return load_graph_enhancer(backend, model_name, path, bf16=bf16, image_inputs=per_image_inputs(model_name, model),
-                               small_images=torch_enhancer(model_name, model.cpu(), switches))
+    return load_graph_enhancer(backend, spec, path, bf16=bf16, image_inputs=per_image_inputs(model),
+                               small_images=torch_enhancer(spec, model.cpu(), switches))
 
 
-def choose_enhancer(candidates: tuple, model_name: str, model: torch.nn.Module, switches: dict,
+def choose_enhancer(candidates: tuple, spec: ModelSpec, model: torch.nn.Module, switches: dict,
                     device: torch.device, opts: PerformanceOptions, note) -> Enhancer:
     """The enhancer of the first backend of ``candidates`` that is installed.
 
@@ -77,9 +78,9 @@ def choose_enhancer(candidates: tuple, model_name: str, model: torch.nn.Module, 
     """
     for backend in candidates:
         if backend == "torch":
-            return torch_enhancer(model_name, prepare_model(model.to(device), opts), switches, opts)
+            return torch_enhancer(spec, prepare_model(model.to(device), opts), switches, opts)
         try:
-            return graph_enhancer(backend, model_name, model, switches, log=note, bf16=opts.amp_dtype == "bf16")
+            return graph_enhancer(backend, spec, model, switches, log=note, bf16=opts.amp_dtype == "bf16")
         except BackendUnavailable as err:
             if len(candidates) == 1:
                 raise

@@ -1,7 +1,7 @@
 """One interface for every inference path: an ``Enhancer`` maps an image to the model's named outputs.
 
 ``enhancer(image)``: image (3,H,W) float RGB in [0,1], any H and W, on any device -> ``{name: (3,H,W)
-float32 tensor on the CPU}``, one entry per name of ``OUTPUTS[model].names``, in that order:
+float32 tensor on the CPU}``, one entry per name of the model's ``ModelSpec.outputs.names``, in that order:
 
 - ICLR: ``enhanced`` in [0,1];
 - Zero-LEINR: ``fused`` (the unclamped CPLEB output, spec §1.1) and ``denoised`` (the final image, in [0,1]).
@@ -24,32 +24,20 @@ from torch import nn
 
 from data.image_io import TO_UINT8
 
+from ..model_spec import ModelSpec
 from ..performance import PerformanceOptions, autocast, inference_context, prepare_input
 
 
 @dataclass(frozen=True)
-class ModelOutputs:
-    """What a model's inference returns: output ``names`` in order, the ``main`` one, and its 8-bit
-    ``rounding`` (a key of ``data.image_io.TO_UINT8``)."""
-    names: tuple[str, ...]
-    main: str
-    rounding: str
-
-
-OUTPUTS = {"iclr": ModelOutputs(("enhanced",), "enhanced", "truncate"),
-           "zero_leinr": ModelOutputs(("fused", "denoised"), "denoised", "round")}
-
-
-@dataclass(frozen=True)
 class Enhancer:
-    """One inference path of model ``model_name`` (a key of ``OUTPUTS``); see the module docstring.
+    """One inference path of ``model``; see the module docstring.
 
-    ``run(image, **inputs)`` maps the image to the outputs as a tuple in ``OUTPUTS`` order; ``backend``
+    ``run(image, **inputs)`` maps the image to the outputs as a tuple in ``model.outputs`` order; ``backend``
     (``torch``, ``onnxruntime``, ``openvino``) and ``details`` (e.g. ``fp32 eager``) say which path it
     is. ``image_inputs`` (None: none) chooses the per-image ``inputs`` of ``run`` from a whole image
     (``per_image_inputs``); ``for_image`` fixes them for the tiles of one image.
     """
-    model_name: str
+    model: ModelSpec
     run: Callable[..., tuple]
     backend: str
     details: str
@@ -59,7 +47,7 @@ class Enhancer:
         """The outputs for ``image`` (3,H,W); ``inputs`` default to those ``image_inputs`` chooses for it."""
         if not inputs and self.image_inputs is not None:
             inputs = self.image_inputs(image)
-        return dict(zip(OUTPUTS[self.model_name].names, self.run(image, **inputs), strict=True))
+        return dict(zip(self.model.outputs.names, self.run(image, **inputs), strict=True))
 
     def for_image(self, image: torch.Tensor) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
         """This enhancer with the per-image inputs of ``image`` (3,H,W) fixed, for its tiles
@@ -69,12 +57,12 @@ class Enhancer:
     @property
     def main_output(self) -> str:
         """The name of the model's result among the outputs."""
-        return OUTPUTS[self.model_name].main
+        return self.model.outputs.main
 
     @property
     def rounding(self) -> str:
         """``"truncate"`` or ``"round"``: how outputs become 8-bit (``data.image_io.save_image``)."""
-        return OUTPUTS[self.model_name].rounding
+        return self.model.outputs.rounding
 
     def to_uint8(self, output: torch.Tensor) -> np.ndarray:
         """An output (3,H,W) float -> (H,W,3) uint8 as it is saved (clamped to [0,1] first)."""
@@ -85,8 +73,8 @@ def _batch(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions) -> t
     return prepare_input(image.unsqueeze(0).to(next(model.parameters()).device), opts)
 
 
-def _run_iclr(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions, saturation_gain: float = 1.0,
-              alpha: float = 1.0) -> tuple:
+def run_iclr(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions, saturation_gain: float = 1.0,
+             alpha: float = 1.0) -> tuple:
     """-> ``(enhanced,)``: batch 1 in eval mode (the model's mode is restored), clamped to [0,1]."""
     x = _batch(model, image, opts)
     was_training = model.training
@@ -99,8 +87,8 @@ def _run_iclr(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions, s
     return (out.squeeze(0).float().clamp(0, 1).cpu(),)
 
 
-def _run_zero_leinr(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions,
-                    strength: torch.Tensor | None = None) -> tuple:
+def run_zero_leinr(model: nn.Module, image: torch.Tensor, opts: PerformanceOptions,
+                   strength: torch.Tensor | None = None) -> tuple:
     """-> ``(fused, denoised)``, batch 1; the denoiser's padding is the model's own (``ZeroLEINR.square_pad``),
     ``strength`` (2,) the curve strength of both branches (None: the model's, ``ZeroLEINR.fuse``).
     Autocast covers the denoiser only: the 8 curve iterations and the 8-bit quantisation need fp32."""
@@ -112,11 +100,11 @@ def _run_zero_leinr(model: nn.Module, image: torch.Tensor, opts: PerformanceOpti
     return fused.squeeze(0).float().cpu(), denoised.squeeze(0).float().cpu()
 
 
-def per_image_inputs(model_name: str, model: nn.Module) -> Callable[[torch.Tensor], dict] | None:
+def per_image_inputs(model: nn.Module) -> Callable[[torch.Tensor], dict] | None:
     """What ``model`` chooses from a whole image (3,H,W) in [0,1] before enhancing it, at once or tile by
     tile: Zero-LEINR's curve ``strength`` (2,) when ``model.adaptive_strength`` (``net.curve_strength``);
     None for every other model and setting."""
-    if model_name != "zero_leinr" or not model.adaptive_strength:
+    if not getattr(model, "adaptive_strength", False):
         return None
 
     def inputs(image: torch.Tensor) -> dict:
@@ -125,9 +113,9 @@ def per_image_inputs(model_name: str, model: nn.Module) -> Callable[[torch.Tenso
     return inputs
 
 
-def torch_enhancer(model_name: str, model: nn.Module, switches: dict | None = None,
+def torch_enhancer(spec: ModelSpec, model: nn.Module, switches: dict | None = None,
                    opts: PerformanceOptions | None = None) -> Enhancer:
-    """PyTorch eager inference of ``model`` (on its device) as an ``Enhancer``.
+    """PyTorch eager inference of ``model`` (on its device), a network of ``spec``, as an ``Enhancer``.
 
     ``switches``: ICLR's test-time ``saturation_gain`` and ``alpha`` (each 1.0 = off when left out);
     Zero-LEINR has none (its padding is ``ZeroLEINR.square_pad``). ``opts`` (default: the faithful fp32
@@ -135,6 +123,5 @@ def torch_enhancer(model_name: str, model: nn.Module, switches: dict | None = No
     (``engine.performance.prepare_model`` converts it).
     """
     opts = opts or PerformanceOptions.faithful()
-    run = {"iclr": _run_iclr, "zero_leinr": _run_zero_leinr}[model_name]
-    return Enhancer(model_name, partial(run, model, opts=opts, **(switches or {})), "torch", opts.describe(),
-                    per_image_inputs(model_name, model))
+    return Enhancer(spec, partial(spec.run, model, opts=opts, **(switches or {})), "torch", opts.describe(),
+                    per_image_inputs(model))

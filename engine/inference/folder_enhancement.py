@@ -19,15 +19,15 @@ from data.image_io import ImageReadError, list_images, passed_over_summary, read
 from data.output_files import OutputFolderError, check_output_folder, output_stems, require_writable_folder
 from data.output_manifest import write_output_manifest
 from data.pairing import pair_key
-from net import ZeroLEINR
 
 from ..device import DeviceError, resolve_device
 from ..exit_codes import EXIT_INTERRUPTED
+from ..model_spec import ModelSpec
 from ..performance import PerformanceOptions, apply_backend_flags
-from ..weights.checkpoint import CheckpointError, load_iclr_weights, load_zero_leinr_weights
+from ..weights.checkpoint import CheckpointError
 from .backend_choice import AUTO, BackendRequestError, backend_candidates, choose_enhancer
 from .bright_inputs import bright_inputs_note, is_bright
-from .enhancer import OUTPUTS, Enhancer
+from .enhancer import Enhancer
 from .graph_backends import BackendUnavailable
 from .inference_memory import needs_tiling
 from .tiled_inference import check_tiling, tiled_apply
@@ -37,7 +37,7 @@ AUTO_TILE_SIZE = 512  # --tile 0: images too large to enhance whole (inference_m
 
 @dataclass(frozen=True)
 class FolderEnhancement:
-    """What to enhance and how; a tile size and overlap that cannot tile raise ``ValueError``
+    """What to enhance with which ``model`` and how; a tile size and overlap that cannot tile raise ``ValueError``
     (``tiled_inference.check_tiling``).
 
     ``switches``: ICLR ``saturation_gain`` and ``alpha`` (1.0 = off when left out); Zero-LEINR
@@ -47,7 +47,7 @@ class FolderEnhancement:
     ``tile``: tile size, 0 for ``AUTO_TILE_SIZE`` when ``inference_memory.needs_tiling``, -1 never;
     ``tile_overlap`` in pixels.
     """
-    model: str
+    model: ModelSpec
     input_dir: Path
     output_dir: Path
     weights: str
@@ -75,30 +75,29 @@ def _note(message: str) -> None:
     print(f"note: {message}", file=sys.stderr)
 
 
-def load_model(model_name: str, weights: str, switches: dict) -> tuple[torch.nn.Module, dict]:
-    """The model with its weights (``FolderEnhancement.weights``) and the switches its enhancer takes
-    (``FolderEnhancement.switches``; Zero-LEINR's are its constructor's, so none are left for its enhancer).
-    Raises ``FileNotFoundError`` or ``CheckpointError`` for the weights."""
-    if model_name == "iclr":
-        return load_iclr_weights(weights), switches
-    return load_zero_leinr_weights(weights, ZeroLEINR(**switches)), {}
+def load_model(spec: ModelSpec, weights: str, switches: dict) -> tuple[torch.nn.Module, dict]:
+    """The network of ``spec`` with its weights (``FolderEnhancement.weights``) and the switches its enhancer
+    takes: ``FolderEnhancement.switches`` less the network's constructor arguments (``ModelSpec.network_switches``,
+    all of Zero-LEINR's). Raises ``FileNotFoundError`` or ``CheckpointError`` for the weights."""
+    network_switches, run_switches = spec.split_switches(switches)
+    return spec.load_weights(weights, spec.network(**network_switches)), run_switches
 
 
-def make_enhancer(model_name: str, model: torch.nn.Module, switches: dict, device: torch.device,
+def make_enhancer(spec: ModelSpec, model: torch.nn.Module, switches: dict, device: torch.device,
                   candidates: tuple, fast: bool = False, note=_note) -> Enhancer:
     """The enhancer of a ``load_model`` result on ``device``, through the first installed backend of
     ``candidates`` (``backend_choice.backend_candidates``), with ``FolderEnhancement.fast``'s options when
     ``fast``; ``note`` (a ``print``-like callable) says when a backend is missing or a graph is exported.
     Raises ``BackendUnavailable`` when no candidate is installed."""
-    opts = PerformanceOptions.fast(device, model_name) if fast else PerformanceOptions.faithful()
+    opts = PerformanceOptions.fast(device, spec) if fast else PerformanceOptions.faithful()
     apply_backend_flags(opts)
-    return choose_enhancer(candidates, model_name, model, switches, device, opts, note)
+    return choose_enhancer(candidates, spec, model, switches, device, opts, note)
 
 
-def output_suffixes(model: str) -> dict[str, str]:
-    """File-name suffix of each output of ``model``: none for a single output (``a.png``), else the
+def output_suffixes(spec: ModelSpec) -> dict[str, str]:
+    """File-name suffix of each output of model ``spec``: none for a single output (``a.png``), else the
     output's name (``a_fused.png``, ``a_denoised.png``)."""
-    names = OUTPUTS[model].names
+    names = spec.outputs.names
     return {name: "" if len(names) == 1 else f"_{name}" for name in names}
 
 

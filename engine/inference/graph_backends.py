@@ -1,8 +1,8 @@
 """Run an exported ONNX graph (``engine/inference/onnx_export.py``) with ONNX Runtime or OpenVINO on the CPU.
 
 ``load_graph(backend, path, threads)`` returns a callable mapping the graph's float32 NumPy inputs
-(the (1,3,H,W) image; for Zero-LEINR also its (1,2) curve strength, ``onnx_export``) to the graph's
-outputs (a list of float32 arrays, in the order of ``enhancer.OUTPUTS``); ``load_graph_enhancer``
+(the (1,3,H,W) image, then the model's ``ModelSpec.graph_inputs``: for Zero-LEINR its (1,2) curve strength)
+to the graph's outputs (a list of float32 arrays, in the order of ``ModelSpec.outputs``); ``load_graph_enhancer``
 wraps it as an ``Enhancer`` ((3,H,W) tensors in, named outputs out). The graphs give the PyTorch
 path's outputs for sides of ``onnx_export.MIN_EXPORT_SIDE`` (2) pixels or more, and not below (a
 1-pixel side: ONNX Runtime fails with a modulo by zero, OpenVINO's ICLR is ~100 levels off; tried
@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from data.output_files import folder_write_error
-from net.curve_strength import RELEASED_STRENGTH
 
 from ..cpu_threads import threads_may_spin
+from ..model_spec import ModelSpec
 from .enhancer import Enhancer
 from .file_digest import digest_path, has_valid_digest, write_digest
 from .onnx_cache import compiled_blob_dir
@@ -169,11 +169,12 @@ def _batch(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.unsqueeze(0).to("cpu", torch.float32).numpy())
 
 
-def load_graph_enhancer(backend: str, model_name: str, path: Path, threads: int | None = None,
+def load_graph_enhancer(backend: str, spec: ModelSpec, path: Path, threads: int | None = None,
                         bf16: bool = False, image_inputs=None, small_images: Enhancer | None = None) -> Enhancer:
-    """The ONNX file ``path`` of model ``model_name``, run by ``backend``, as an ``Enhancer`` with
+    """The ONNX file ``path`` of model ``spec``, run by ``backend``, as an ``Enhancer`` with
     ``image_inputs`` (the image is copied to the CPU as float32; the outputs are float32 CPU tensors).
-    A Zero-LEINR run takes the curve ``strength`` (2,) of its graph (None: the released curves).
+    A run takes the graph's other inputs by their keywords (``spec.graph_inputs``; left out or None: their
+    defaults), e.g. Zero-LEINR's curve ``strength`` (2,) (default: the released curves).
     Images with a side under ``MIN_EXPORT_SIDE`` run through ``small_images`` (None: ``ValueError``)."""
     graph = load_graph(backend, path, threads, bf16)
 
@@ -185,10 +186,9 @@ def load_graph_enhancer(backend: str, model_name: str, path: Path, threads: int 
                              f"got an image of {image.shape[-2]}x{image.shape[-1]}")
         return small_images.run(image, **inputs)
 
-    def run_graph(image: torch.Tensor, strength: torch.Tensor | None = None) -> tuple:
-        inputs = [_batch(image)]
-        if model_name == "zero_leinr":
-            inputs.append(_batch(RELEASED_STRENGTH if strength is None else strength))
-        return tuple(torch.from_numpy(out[0]) for out in graph(*inputs))
+    def run_graph(image: torch.Tensor, **given) -> tuple:
+        extras = [extra.default if given.get(extra.keyword) is None else given[extra.keyword]
+                  for extra in spec.graph_inputs]
+        return tuple(torch.from_numpy(out[0]) for out in graph(*map(_batch, [image, *extras])))
     precision = "bf16" if graph_precision(backend, bf16) == "bf16" else "fp32"
-    return Enhancer(model_name, run, backend, f"exported ONNX graph, {precision}", image_inputs)
+    return Enhancer(spec, run, backend, f"exported ONNX graph, {precision}", image_inputs)

@@ -1,6 +1,6 @@
 """Whether an image can be enhanced whole in the memory at hand, or must be tiled (``eval.py --tile 0``).
 
-Enhancing an image whole needs memory in proportion to its pixels: ``PEAK_BYTES_PER_PIXEL[model][backend]``
+Enhancing an image whole needs memory in proportion to its pixels: ``ModelSpec.peak_bytes_per_pixel[backend]``
 is the growth of the process's peak resident memory (``VmHWM`` of ``/proc/self/status``) per pixel,
 measured in a fresh process per run (fp32, one thread, random weights, 2-core AVX2 EPYC, after a first
 run at 8x8): the larger of the slopes between 256x256, 512x512 and 512x1024 images, in bytes per pixel:
@@ -13,8 +13,9 @@ Zero-LEINR  1829   1580         925
 ==========  =====  ===========  ========
 
 Zero-LEINR's denoiser runs on the square of the longer side (its released padding), so its estimate
-counts ``max(H, W)²`` pixels (an over-estimate with ``--pad each``); ICLR's counts ``H·W``. A 2040x2040
-ICLR image is estimated at 12.6 GB with PyTorch and 6.6 GB with OpenVINO (issue 34 measured 11 and 7.1).
+counts ``max(H, W)²`` pixels (``ModelSpec.pads_to_square``; an over-estimate with ``--pad each``); ICLR's
+counts ``H·W``. A 2040x2040 ICLR image is estimated at 12.6 GB with PyTorch and 6.6 GB with OpenVINO (issue 34
+measured 11 and 7.1).
 
 An image is tiled when the estimate exceeds the budget: ``MEMORY_FRACTION`` of the memory available
 now (``MemAvailable`` of ``/proc/meminfo``; the free memory of the CUDA device when CUDA is in use,
@@ -22,10 +23,9 @@ with the CPU's numbers), or ``FALLBACK_BUDGET`` where neither can be read.
 """
 import torch
 
+from ..model_spec import ModelSpec
 from .enhancer import Enhancer
 
-PEAK_BYTES_PER_PIXEL = {"iclr": {"torch": 3039, "onnxruntime": 5859, "openvino": 1585},
-                        "zero_leinr": {"torch": 1829, "onnxruntime": 1580, "openvino": 925}}
 MEMORY_FRACTION = 0.5  # of the available memory: room for the tiles' accumulators, the outputs, other programs
 FALLBACK_BUDGET = 4 << 30  # bytes, where the available memory cannot be read (not Linux)
 
@@ -51,14 +51,15 @@ def memory_budget() -> int:
     return FALLBACK_BUDGET if available is None else int(MEMORY_FRACTION * available)
 
 
-def whole_image_bytes(model_name: str, backend: str, h: int, w: int) -> int:
-    """Estimated peak memory of enhancing an h x w image whole with ``backend`` (see the module docstring)."""
-    pixels = max(h, w) ** 2 if model_name == "zero_leinr" else h * w
-    return PEAK_BYTES_PER_PIXEL[model_name][backend] * pixels
+def whole_image_bytes(spec: ModelSpec, backend: str, h: int, w: int) -> int:
+    """Estimated peak memory of enhancing an h x w image whole with model ``spec`` and ``backend`` (see the
+    module docstring)."""
+    pixels = max(h, w) ** 2 if spec.pads_to_square else h * w
+    return spec.peak_bytes_per_pixel[backend] * pixels
 
 
 def needs_tiling(enhancer: Enhancer, h: int, w: int, budget: int | None = None) -> bool:
     """True when enhancing an h x w image whole with ``enhancer`` would take more than ``budget`` bytes
     (None: ``memory_budget()``)."""
     budget = memory_budget() if budget is None else budget
-    return whole_image_bytes(enhancer.model_name, enhancer.backend, h, w) > budget
+    return whole_image_bytes(enhancer.model, enhancer.backend, h, w) > budget

@@ -5,8 +5,8 @@ A graph is stored as ``<cache dir>/<model>-<key>.onnx`` with its digest ``<model
 truncated, or its export interrupted) is exported again, and its compiled blobs deleted. The key is
 ``KEY_LENGTH`` hex digits of a SHA-256 over everything the graph depends on: the model name, the
 test-time switches, the weights (every tensor of the state dict: name, dtype, shape, bytes), the
-export code (the source of ``net/``, ``engine/inference/onnx_export.py`` and ``engine/inference/enhancer.py``, which
-names the outputs), the opset and the versions of torch, onnx and onnxscript. Change any of them and
+export code (the source of ``net/``, ``engine/inference/onnx_export.py`` and ``engine/model_registry.py``, which
+names the outputs and the graph's inputs), the opset and the versions of torch, onnx and onnxscript. Change any of them and
 the next run exports again. Each use marks its file as recently used (its mtime);
 after an export only the ``KEEP_PER_MODEL`` most recently used graphs of that model are kept,
 each with its folder of OpenVINO compiled blobs, ``<model>-<key>.openvino/`` (``compiled_blob_dir``).
@@ -34,12 +34,13 @@ from torch import nn
 
 from data.output_files import folder_write_error
 
+from ..model_spec import ModelSpec
 from . import onnx_export
 from .file_digest import digest_path, has_valid_digest, write_digest
 
 CACHE_VARIABLE = "LLIE_ONNX_CACHE"
 ROOT = Path(__file__).resolve().parents[2]
-EXPORT_SOURCES = (ROOT / "net", Path(onnx_export.__file__), ROOT / "engine" / "inference" / "enhancer.py")
+EXPORT_SOURCES = (ROOT / "net", Path(onnx_export.__file__), ROOT / "engine" / "model_registry.py")
 KEEP_PER_MODEL = 4  # e.g. the shipped weights, a fine-tuned set, and their test-time switch variants
 KEY_LENGTH = 32  # hex digits of the graph key in a cached graph's name
 
@@ -78,11 +79,11 @@ def weights_digest(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def graph_key(model_name: str, model: nn.Module, switches: dict) -> str:
-    """Hex key of the graph ``export_onnx(model_name, model, switches)`` would write (switches left out
+def graph_key(spec: ModelSpec, model: nn.Module, switches: dict) -> str:
+    """Hex key of the graph ``export_onnx(spec, model, switches)`` would write (switches left out
     count with their defaults)."""
-    graph_switches = onnx_export.inference_graph(model_name, model, switches).switches
-    fields = {"model": model_name, "switches": sorted(graph_switches.items()), "weights": weights_digest(model),
+    graph_switches = onnx_export.inference_graph(spec, model, switches).switches
+    fields = {"model": spec.name, "switches": sorted(graph_switches.items()), "weights": weights_digest(model),
               "code": _source_digest(), "opset": onnx_export.OPSET,
               "versions": {p: _version(p) for p in ("torch", "onnx", "onnxscript")}}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:KEY_LENGTH]
@@ -101,8 +102,8 @@ def _process_folder() -> Path:
     return folder
 
 
-def cached_onnx(model_name: str, model: nn.Module, switches: dict, log=None) -> Path:
-    """Path of the ONNX graph of ``model`` with ``switches``, exported into the cache on first use
+def cached_onnx(spec: ModelSpec, model: nn.Module, switches: dict, log=None) -> Path:
+    """Path of the ONNX graph of ``model`` (a network of ``spec``) with ``switches``, exported into the cache on first use
     (again when it does not match its digest; into a temporary folder when the cache cannot be written).
 
     ``log`` (a ``print``-like callable) is told when an export starts and why. Raises ``ImportError``
@@ -110,7 +111,7 @@ def cached_onnx(model_name: str, model: nn.Module, switches: dict, log=None) -> 
     """
     log = log or (lambda _: None)
     folder = onnx_cache_dir()
-    path = folder / f"{model_name}-{graph_key(model_name, model, switches)}.onnx"
+    path = folder / f"{spec.name}-{graph_key(spec, model, switches)}.onnx"
     if has_valid_digest(path):
         try:
             os.utime(path)
@@ -122,14 +123,14 @@ def cached_onnx(model_name: str, model: nn.Module, switches: dict, log=None) -> 
     if error := folder_write_error(folder):
         path = _process_folder() / path.name
         log(f"cannot write the ONNX cache {folder} ({error.strerror or error}): "
-            f"exporting {model_name} to {path} for this run only (set ${CACHE_VARIABLE} to a writable folder)")
+            f"exporting {spec.name} to {path} for this run only (set ${CACHE_VARIABLE} to a writable folder)")
     else:
-        log(f"exporting {model_name} to ONNX (once for these weights and switches) -> {path}")
+        log(f"exporting {spec.name} to ONNX (once for these weights and switches) -> {path}")
     shutil.rmtree(compiled_blob_dir(path), ignore_errors=True)  # compiled from an earlier graph of this name
-    onnx_export.export_onnx(model_name, model, switches, path)
+    onnx_export.export_onnx(spec, model, switches, path)
     write_digest(path)
     if path.parent == folder:
-        prune_cache(model_name)
+        prune_cache(spec.name)
     return path
 
 

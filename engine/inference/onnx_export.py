@@ -23,16 +23,14 @@ from torch import nn
 
 from data.atomic_file import atomic_write
 from net import ICLR, ZeroLEINR
-from net.curve_strength import RELEASED_STRENGTH
 from net.iclr import padded_size
 from net.mafm import set_fused_mafm
 from net.padding import reflect_pad_bottom_right
 
-from .enhancer import OUTPUTS
+from ..model_spec import ModelSpec
 
 OPSET = 20
-INPUT_NAME = "image"  # the outputs are named as the Enhancer names them (enhancer.OUTPUTS)
-STRENGTH_INPUT_NAME = "curve_strength"  # Zero-LEINR's second input
+INPUT_NAME = "image"  # then ModelSpec.graph_inputs; the outputs are named as the Enhancer names them
 MIN_EXPORT_SIDE = 2  # a 1-pixel side has no reflection; the exporter also treats sizes 0/1 as constants
 MAX_EXPORT_SIDE = 1 << 16
 
@@ -86,14 +84,13 @@ class ZeroLEINRGraph(nn.Module):
         return self.model.enhance(image, curve_strength)
 
 
-def inference_graph(model_name: str, model: nn.Module, switches: dict) -> nn.Module:
+def inference_graph(spec: ModelSpec, model: nn.Module, switches: dict) -> nn.Module:
     """The export wrapper of a CPU copy of ``model`` in eval mode (``model`` itself is left as it is):
-    ``ICLRGraph(copy, **switches)`` or ``ZeroLEINRGraph(copy, **switches)``."""
-    graphs = {"iclr": ICLRGraph, "zero_leinr": ZeroLEINRGraph}
-    return graphs[model_name](copy.deepcopy(model).cpu().eval(), **switches)
+    ``spec.graph(copy, **switches)``, e.g. ``ICLRGraph`` or ``ZeroLEINRGraph``."""
+    return spec.graph(copy.deepcopy(model).cpu().eval(), **switches)
 
 
-def export_onnx(model_name: str, model: nn.Module, switches: dict, path) -> Path:
+def export_onnx(spec: ModelSpec, model: nn.Module, switches: dict, path) -> Path:
     """Export ``model`` with ``switches`` to the ONNX file ``path`` (written atomically); returns ``path``.
 
     Traced on a 64x96 example; height and width stay symbolic (``MIN_EXPORT_SIDE`` to
@@ -102,19 +99,18 @@ def export_onnx(model_name: str, model: nn.Module, switches: dict, path) -> Path
     import onnx  # noqa: F401  (fail early and clearly: torch.onnx needs both)
     import onnxscript  # noqa: F401
 
-    graph = inference_graph(model_name, model, switches)
-    example = (torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0)),)
+    graph = inference_graph(spec, model, switches)
+    example = (torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0)),
+               *(extra.default.unsqueeze(0) for extra in spec.graph_inputs))
     dims = {2: torch.export.Dim("height", min=MIN_EXPORT_SIDE, max=MAX_EXPORT_SIDE),
             3: torch.export.Dim("width", min=MIN_EXPORT_SIDE, max=MAX_EXPORT_SIDE)}
-    dynamic_shapes, input_names = (dims,), [INPUT_NAME]
-    if model_name == "zero_leinr":
-        example += (RELEASED_STRENGTH.unsqueeze(0),)
-        dynamic_shapes, input_names = (dims, None), [INPUT_NAME, STRENGTH_INPUT_NAME]
+    dynamic_shapes = (dims, *(None for _ in spec.graph_inputs))
+    input_names = [INPUT_NAME, *(extra.onnx_name for extra in spec.graph_inputs)]
     with torch.no_grad():
         program = torch.export.export(graph, example, dynamic_shapes=dynamic_shapes, strict=False,
                                       prefer_deferred_runtime_asserts_over_guards=True)
         onnx_program = torch.onnx.export(program, example, dynamo=True, opset_version=OPSET, input_names=input_names,
-                                         output_names=list(OUTPUTS[model_name].names), optimize=True, verbose=False)
+                                         output_names=list(spec.outputs.names), optimize=True, verbose=False)
     path = Path(path)
     atomic_write(path, lambda f: f.write(onnx_program.model_proto.SerializeToString()))  # as save(external_data=False)
     return path

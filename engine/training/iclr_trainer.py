@@ -1,6 +1,6 @@
 """ICLR's training task (spec §5): its config, one optimisation step, validation every ``snapshots`` epochs;
 the loop itself is ``engine.training.training_loop``."""
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,9 +13,11 @@ from net import ICLR
 from net.mafm import set_fused_mafm
 
 from ..inference.enhancer import torch_enhancer
+from ..model_registry import ICLR_SPEC
 from ..performance import PerformanceOptions, autocast, grad_scaler, prepare_input
 from ..weights.checkpoint import load_iclr_weights, save_iclr_weights
 from .distributed import DistributedContext
+from .run_settings import RunSettings
 from .schedule import warmup_cosine_scheduler
 from .training_loop import TrainingLoop
 from .training_task import StepResult
@@ -27,19 +29,17 @@ class NonFiniteLossError(RuntimeError):
 
 
 @dataclass
-class ICLRTrainConfig:
-    """Everything one ICLR training run needs; defaults are the released LOLv1 recipe."""
+class ICLRTrainConfig(RunSettings):
+    """Everything one ICLR training run needs: ``RunSettings`` and ICLR's own; defaults are the released LOLv1
+    recipe."""
     train_low: str
     train_high: str
     val_low: str
     val_high: str
-    run_dir: str = "runs/iclr"
     best_path: str | None = None
     saturation_gain: float = 1.0
     alpha: float = 1.0
-    batch_size: int = 8
     crop_size: int = 256
-    epochs: int = 1000
     lr: float = 1e-4
     eta_min: float = 1e-7
     skip_zero_lr_epoch: bool = False
@@ -52,15 +52,14 @@ class ICLRTrainConfig:
     HVI_weight: float = 1.0
     ccl_channel_roles: str = "code"
     vgg_pretrained: bool = True
-    workers: int = 0
     cache_images: bool = False
-    seed: int = 287469
-    device: str = "cpu"
-    max_iters_per_epoch: int = 0
+    _: KW_ONLY  # the released values of the RunSettings
+    run_dir: str = "runs/iclr"
+    epochs: int = 1000
+    batch_size: int = 8
     save_every_iters: int = 100
-    resume: str | None = None
-    init_weights: str | None = None
-    performance: PerformanceOptions = field(default_factory=PerformanceOptions)
+    workers: int = 0
+    seed: int = 287469
     # What a resume may change besides engine.training.resume_settings.MAY_CHANGE, and what the change does: the lr of
     # each epoch comes from its number and the total (LambdaLR, not stored), so it jumps to the new schedule.
     RESUME_CHANGES: ClassVar[dict[str, str]] = {
@@ -177,7 +176,7 @@ class ICLRTask:
         if not self._snapshot(epoch_number):
             return None
         cfg = self.cfg
-        enhancer = torch_enhancer("iclr", self.model, {"saturation_gain": cfg.saturation_gain, "alpha": cfg.alpha},
+        enhancer = torch_enhancer(ICLR_SPEC, self.model, {"saturation_gain": cfg.saturation_gain, "alpha": cfg.alpha},
                                   cfg.performance)
         return validate_pairs(enhancer, self.val_pairs, self.lpips_metric)
 
@@ -202,7 +201,7 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
     cuDNN autotuning; weights and checkpoints keep the plain ``ICLR`` keys.
     """
     ctx = ctx or DistributedContext.single_process(cfg.device)
-    loop = TrainingLoop(cfg, "iclr", ctx, log)
+    loop = TrainingLoop(cfg, ICLR_SPEC, ctx, log)
     run = loop.run(ICLRTask(cfg, lpips_metric, log, ctx))
     return {"history": run.history, "best_psnr": run.best_score, "run_dir": Path(cfg.run_dir),
             "best_path": cfg.best_weights_path(), "state_path": run.state_path}

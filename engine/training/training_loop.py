@@ -18,32 +18,21 @@ A model supplies a ``TrainingTask`` (``engine.training.training_task``); this fi
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
 
 from torch.utils.data import DistributedSampler
 
 from data.image_io import ImageReadError
 
-from ..performance import PerformanceOptions, apply_backend_flags
+from ..model_spec import ModelSpec
+from ..performance import apply_backend_flags
 from ..weights.checkpoint import TRAINING_STATE_FILE, load_training_state, save_training_state
 from .distributed import DistributedContext
 from .epoch_progress import EpochBatches, EpochProgress
 from .resume_settings import check_resume_settings
 from .run_log import write_run_log
 from .run_outputs import TimeEstimate
+from .run_settings import RunSettings
 from .training_task import TrainingTask
-
-class LoopSettings(Protocol):
-    """The fields of a training config (``ICLRTrainConfig``, ``ZeroLEINRTrainConfig``, a dataclass) the loop reads."""
-    run_dir: str
-    epochs: int
-    batch_size: int
-    max_iters_per_epoch: int
-    save_every_iters: int
-    workers: int
-    seed: int
-    resume: str | None
-    performance: PerformanceOptions
 
 
 @dataclass
@@ -80,20 +69,20 @@ def _readable(batches, state_path: Path):
 
 
 class TrainingLoop:
-    """``TrainingLoop(cfg, model_name, ctx, log).run(task)`` trains ``task`` for ``cfg.epochs`` epochs.
+    """``TrainingLoop(cfg, spec, ctx, log).run(task)`` trains ``task`` for ``cfg.epochs`` epochs.
 
     The constructor sets the backend flags of ``cfg.performance`` and checks what can be checked before
     the model is built: the batch splits over the processes, and ``cfg.resume`` is a training state of
-    ``model_name`` (``load_training_state``).
+    model ``spec`` (``load_training_state``).
     """
 
-    def __init__(self, cfg: LoopSettings, model_name: str, ctx: DistributedContext, log):
+    def __init__(self, cfg: RunSettings, spec: ModelSpec, ctx: DistributedContext, log):
         if cfg.batch_size % ctx.world_size:
             raise ValueError(f"--batch_size {cfg.batch_size} is not divisible by the {ctx.world_size} processes")
         apply_backend_flags(cfg.performance)
         self.cfg, self.ctx, self.log = cfg, ctx, log
         self.state_path = Path(cfg.run_dir) / TRAINING_STATE_FILE
-        self.resumed = load_training_state(cfg.resume, model_name, ctx.device) if cfg.resume else None
+        self.resumed = load_training_state(cfg.resume, spec, ctx.device) if cfg.resume else None
         if self.resumed:
             check_resume_settings(cfg, self.resumed.get("config"), cfg.resume)
 

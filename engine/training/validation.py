@@ -7,6 +7,7 @@ from data.image_io import read_image
 
 from ..inference.enhancer import Enhancer, torch_enhancer
 from ..measurement.metrics import measure_images, psnr, read_uint8, ssim
+from ..model_registry import ZERO_LEINR_SPEC
 
 
 def validate_pairs(enhancer: Enhancer, pairs, lpips_metric=None) -> dict:
@@ -26,7 +27,7 @@ def validate_zero_leinr(model, pairs) -> dict:
     """Means over ``pairs`` of (low_path, gt_path) of ``psnr``/``ssim`` (denoised output, uint8
     round-half-up, no GT-mean correction, as the released validation) and ``psnr_fused``/``ssim_fused``
     of the fused (pre-denoiser) output, which the denoiser should beat."""
-    enhancer = torch_enhancer("zero_leinr", model)
+    enhancer = torch_enhancer(ZERO_LEINR_SPEC, model)
     scores = []
     for low, high in tqdm(pairs, desc="validate", leave=False):
         outputs = enhancer(read_image(low))

@@ -1,7 +1,7 @@
 """Zero-LEINR's training task (spec §4, §6): its config, one iteration of three optimisers, validation every
 epoch; the loop itself is ``engine.training.training_loop``."""
 import math
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -15,10 +15,12 @@ from loss import CPLEBBranchLoss, TrainingNoise, draw_pair_choice, neighbor2neig
 from net import ZeroLEINR
 from net.n2n_unet import RELEASED_INIT_SCALE, init_n2n_weights_
 
-from ..performance import PerformanceOptions, autocast, grad_scaler, prepare_input
+from ..model_registry import ZERO_LEINR_SPEC
+from ..performance import autocast, grad_scaler, prepare_input
 from ..weights.checkpoint import load_zero_leinr_weights, save_zero_leinr_weights
 from .distributed import DistributedContext
 from .epoch_terms import EpochTerms
+from .run_settings import RunSettings
 from .training_loop import TrainingLoop
 from .training_task import StepResult
 from .validation import validate_zero_leinr
@@ -29,15 +31,13 @@ class TooManyNonFiniteSteps(RuntimeError):
 
 
 @dataclass
-class ZeroLEINRTrainConfig:
-    """Everything one Zero-LEINR training run needs; defaults are the released recipe (spec §6)."""
+class ZeroLEINRTrainConfig(RunSettings):
+    """Everything one Zero-LEINR training run needs: ``RunSettings`` and Zero-LEINR's own; defaults are the
+    released recipe (spec §6)."""
     train_dirs: list[str]
     val_input_dirs: str | None = None
     val_gt_dirs: str | None = None
-    run_dir: str = "runs/zero_leinr"
     weights_dir: str | None = None
-    epochs: int = 100
-    batch_size: int = 16
     patch_size: int = 256
     lr: float = 6e-4
     weight_decay: float = 1e-5
@@ -54,14 +54,13 @@ class ZeroLEINRTrainConfig:
     increase_ratio: float = 2.0
     square_pad: bool = True
     max_nonfinite_steps: int = 10
+    _: KW_ONLY  # the released values of the RunSettings
+    run_dir: str = "runs/zero_leinr"
+    epochs: int = 100
+    batch_size: int = 16
+    save_every_iters: int = 10
     workers: int = 2
     seed: int = 1143
-    device: str = "cpu"
-    max_iters_per_epoch: int = 0
-    save_every_iters: int = 10
-    resume: str | None = None
-    init_weights: str | None = None
-    performance: PerformanceOptions = field(default_factory=PerformanceOptions)
     # What a resume may change besides engine.training.resume_settings.MAY_CHANGE. Not ``epochs``: the denoiser's lr
     # milestones, set from it when the run starts, are restored from last.pth with its scheduler.
     RESUME_CHANGES: ClassVar[dict[str, str]] = {"max_nonfinite_steps": "the new limit applies from here on"}
@@ -272,7 +271,7 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
     if cfg.patch_size % 64:
         raise ValueError(f"--patch_size {cfg.patch_size} must be a multiple of 64 (the denoiser sees "
                          f"half-size sub-images and needs multiples of 32)")
-    loop = TrainingLoop(cfg, "zero_leinr", ctx, log)
+    loop = TrainingLoop(cfg, ZERO_LEINR_SPEC, ctx, log)
     run = loop.run(ZeroLEINRTask(cfg, log, ctx))
     return {"history": run.history, "best_score": run.best_score, "final_dir": cfg.final_weights_path(),
             "best_dir": cfg.best_weights_path(), "state_path": run.state_path}

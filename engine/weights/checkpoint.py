@@ -12,15 +12,12 @@ from data.atomic_file import atomic_save
 from net import ICLR, ZeroLEINR
 from net.zero_leinr import RELEASED_WEIGHT_FILES
 
+from ..model_spec import ModelSpec
 from .checkpoint_kind import (TRAINING_STATE_OF, CheckpointKind, describe_mismatch, identify, is_state_dict,
                               shape_mismatches)
 from .weight_set import MixedWeightSetError, check_weight_set, write_weight_set
 
-MODEL_KINDS = {"iclr": CheckpointKind.ICLR_WEIGHTS, "zero_leinr": CheckpointKind.ZERO_LEINR_WEIGHTS}
-# What each training state must hold besides "model" for its trainer to resume.
-TRAINING_STATE_KEYS = {"iclr": ("optimizer", "scheduler", "epoch", "history", "best_psnr"),
-                       "zero_leinr": ("training", "epoch", "counter", "history", "best_score")}
-# The model a weights kind belongs to, and the --model value that selects it.
+# The model a kind belongs to, and the --model value that selects it (engine.model_registry).
 _MODEL_OF = {CheckpointKind.ICLR_WEIGHTS: "iclr", CheckpointKind.ICLR_TRAINING_STATE: "iclr",
              CheckpointKind.ZERO_LEINR_WEIGHTS: "zero_leinr", CheckpointKind.ZERO_LEINR_BRANCH: "zero_leinr",
              CheckpointKind.ZERO_LEINR_DENOISER: "zero_leinr", CheckpointKind.ZERO_LEINR_TRAINING_STATE: "zero_leinr"}
@@ -32,7 +29,6 @@ _WHAT_TO_PASS = {"iclr": "ICLR weights (a state dict such as the authors' best.p
                  "zero_leinr": f"Zero-LEINR weights (a folder with {', '.join(RELEASED_WEIGHT_FILES.values())}, "
                                f"or one combined state dict)"}
 
-SHIPPED_WEIGHTS = {"iclr": "weights/best.pth", "zero_leinr": "weights/zero_leinr"}
 # The training state of a run, in its run folder (``train.py --run_dir``).
 TRAINING_STATE_FILE = "last.pth"
 
@@ -107,9 +103,9 @@ def is_zero_leinr_folder(path) -> bool:
     return Path(path).is_dir() and all((Path(path) / f).is_file() for f in RELEASED_WEIGHT_FILES.values())
 
 
-def _wrong_kind(path: Path, found: CheckpointKind, expected: CheckpointKind, obj, model_name: str) -> str:
-    """One line: what ``path`` holds instead of ``expected`` (a plain-weights kind of ``model_name``) and
-    what to pass."""
+def _wrong_kind(path: Path, found: CheckpointKind, expected: CheckpointKind, obj) -> str:
+    """One line: what ``path`` holds instead of ``expected`` (a plain-weights kind) and what to pass."""
+    model_name = _MODEL_OF[expected]
     wanted = _MODEL_NAMES[model_name]
     other = _MODEL_OF.get(found)
     if other and other != model_name:
@@ -121,7 +117,7 @@ def _wrong_kind(path: Path, found: CheckpointKind, expected: CheckpointKind, obj
     return f"{path} is {found.value}, not {expected.value}: pass {_WHAT_TO_PASS[model_name]}"
 
 
-def _weights(path: Path, obj, expected: CheckpointKind, model_name: str) -> dict:
+def _weights(path: Path, obj, expected: CheckpointKind) -> dict:
     """The state dict of ``expected`` kind in ``obj`` (also inside a training state of that model),
     ``module.`` prefixes stripped and shapes checked; ``CheckpointError`` otherwise."""
     obj = _plain_names(obj)
@@ -129,7 +125,7 @@ def _weights(path: Path, obj, expected: CheckpointKind, model_name: str) -> dict
     if found is TRAINING_STATE_OF.get(expected):
         obj, found = obj["model"], expected
     if found is not expected:
-        raise CheckpointError(_wrong_kind(path, found, expected, obj, model_name))
+        raise CheckpointError(_wrong_kind(path, found, expected, obj))
     if mismatches := shape_mismatches(obj, expected):
         raise CheckpointError(f"{path} has the tensor names of {expected.value} but {len(mismatches)} of other shapes "
                               f"({mismatches[0]}): weights of another configuration")
@@ -149,7 +145,7 @@ def load_iclr_weights(path, model: ICLR | None = None) -> ICLR:
                               f"or {_WHAT_TO_PASS['iclr']}")
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder; ICLR weights are one file: pass {_WHAT_TO_PASS['iclr']}")
-    state = _weights(path, read_checkpoint(path), CheckpointKind.ICLR_WEIGHTS, "iclr")
+    state = _weights(path, read_checkpoint(path), CheckpointKind.ICLR_WEIGHTS)
     model = model if model is not None else ICLR()
     model.load_state_dict(state)
     return model
@@ -166,7 +162,7 @@ def load_zero_leinr_weights(path, model: ZeroLEINR | None = None) -> ZeroLEINR:
     path = Path(path)
     model = model if model is not None else ZeroLEINR()
     if not path.is_dir():
-        model.load_state_dict(_weights(path, read_checkpoint(path), CheckpointKind.ZERO_LEINR_WEIGHTS, "zero_leinr"))
+        model.load_state_dict(_weights(path, read_checkpoint(path), CheckpointKind.ZERO_LEINR_WEIGHTS))
         return model
     files = {name: path / file for name, file in RELEASED_WEIGHT_FILES.items()}
     if missing := [f.name for f in files.values() if not f.is_file()]:
@@ -176,8 +172,7 @@ def load_zero_leinr_weights(path, model: ZeroLEINR | None = None) -> ZeroLEINR:
     except MixedWeightSetError as error:
         raise CheckpointError(str(error)) from None
     for name, file in files.items():
-        getattr(model, name).load_state_dict(_weights(file, read_checkpoint(file), _FOLDER_FILE_KINDS[name],
-                                                      "zero_leinr"))
+        getattr(model, name).load_state_dict(_weights(file, read_checkpoint(file), _FOLDER_FILE_KINDS[name]))
     return model
 
 
@@ -197,10 +192,9 @@ def save_zero_leinr_weights(model: ZeroLEINR, folder) -> Path:
                                          for name, file in RELEASED_WEIGHT_FILES.items()})
 
 
-def load_training_state(path, model_name: str, device: str | torch.device) -> dict:
-    """The training state ``train.py`` wrote (``last.pth``) for ``model_name`` (``"iclr"`` or ``"zero_leinr"``),
-    for ``--resume``, its tensors on ``device``; its ``model`` has the released tensor names (``module.``
-    prefixes stripped) and shapes.
+def load_training_state(path, spec: ModelSpec, device: str | torch.device) -> dict:
+    """The training state ``train.py`` wrote (``last.pth``) for model ``spec``, for ``--resume``, its tensors
+    on ``device``; its ``model`` has the released tensor names (``module.`` prefixes stripped) and shapes.
 
     Raises ``CheckpointError`` (one line) for a folder, an unreadable file, plain weights, the other
     model's state or a state missing entries; ``FileNotFoundError`` for a missing file.
@@ -211,28 +205,28 @@ def load_training_state(path, model_name: str, device: str | torch.device) -> di
         hint = f"--resume {inside}" if inside.is_file() else "the last.pth file of a run (runs/<run>/last.pth)"
         raise CheckpointError(f"{path} is a folder: pass {hint}")
     state = _plain_names(read_checkpoint(path, device, what="--resume file"))
-    wanted = TRAINING_STATE_OF[MODEL_KINDS[model_name]]
+    wanted = TRAINING_STATE_OF[spec.weights_kind]
     found = identify(state)
     if found is not wanted:
         other = _MODEL_OF.get(found)
-        if found is TRAINING_STATE_OF.get(MODEL_KINDS.get(other)):
+        if found in TRAINING_STATE_OF.values():  # the other model's
             advice = f"resume it with --model {other}"
         else:
             advice = "--resume takes the last.pth a run of train.py writes (runs/<run>/last.pth)"
         if other is None:
             raise CheckpointError(f"{path} is not {wanted.value} (it is {found.value}: "
-                                  f"{describe_mismatch(state, MODEL_KINDS[model_name])}): {advice}")
+                                  f"{describe_mismatch(state, spec.weights_kind)}): {advice}")
         raise CheckpointError(f"{path} is {found.value}, not {wanted.value}: {advice}")
-    if missing := [key for key in TRAINING_STATE_KEYS[model_name] if key not in state]:
-        raise CheckpointError(f"{path} is an incomplete {_MODEL_NAMES[model_name]} training state (no "
+    if missing := [key for key in spec.training_state_keys if key not in state]:
+        raise CheckpointError(f"{path} is an incomplete {spec.label} training state (no "
                               f"{', '.join(missing)}): pass the last.pth a run of train.py writes")
-    state["model"] = _weights(path, state["model"], MODEL_KINDS[model_name], model_name)
+    state["model"] = _weights(path, state["model"], spec.weights_kind)
     return state
 
 
 def save_training_state(state: dict, path) -> None:
-    """A training state (``last.pth``: ``{"model": state dict, ...}`` with the entries ``TRAINING_STATE_KEYS``
-    names) written atomically to ``path``: a kill or a full disk (``CheckpointWriteError``) leaves the previous
-    state whole."""
+    """A training state (``last.pth``: ``{"model": state dict, ...}`` with the entries
+    ``ModelSpec.training_state_keys`` names) written atomically to ``path``: a kill or a full disk
+    (``CheckpointWriteError``) leaves the previous state whole."""
     with _writing(path):
         atomic_save(state, path)

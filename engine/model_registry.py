@@ -1,0 +1,52 @@
+"""The models this project runs, one ``ModelSpec`` each (``engine.model_spec``): ``get_model(name)``,
+``list_models()``.
+
+Its floor lies between ``training/`` (the trainers read their own spec) and ``inference/`` /
+``weights/``, whose loaders, inference runs and graph wrappers the specs name. Adding a model: its
+network in ``net/``, its weight kinds and loader in ``engine/weights/``, its inference run and graph
+wrapper in ``engine/inference/``, its trainer in ``engine/training/``, and its spec here.
+"""
+from types import MappingProxyType
+
+from net import ICLR, ZeroLEINR
+from net.curve_strength import RELEASED_STRENGTH
+
+from .inference.enhancer import run_iclr, run_zero_leinr
+from .inference.onnx_export import ICLRGraph, ZeroLEINRGraph
+from .model_spec import GraphInput, ModelOutputs, ModelSpec
+from .weights.checkpoint import load_iclr_weights, load_zero_leinr_weights
+from .weights.checkpoint_kind import CheckpointKind
+
+# Peak memory per pixel of a whole-image run: engine/inference/inference_memory.py says how it was measured.
+ICLR_SPEC = ModelSpec(
+    name="iclr", label="ICLR", outputs=ModelOutputs(("enhanced",), "enhanced", "truncate"),
+    network=ICLR, network_switches=(), load_weights=load_iclr_weights, shipped_weights="weights/best.pth",
+    weights_kind=CheckpointKind.ICLR_WEIGHTS,
+    training_state_keys=("optimizer", "scheduler", "epoch", "history", "best_psnr"),
+    run=run_iclr, graph=ICLRGraph, graph_inputs=(), fused_mafm=True,
+    peak_bytes_per_pixel=MappingProxyType({"torch": 3039, "onnxruntime": 5859, "openvino": 1585}),
+    pads_to_square=False, output_folder="output")
+
+ZERO_LEINR_SPEC = ModelSpec(
+    name="zero_leinr", label="Zero-LEINR", outputs=ModelOutputs(("fused", "denoised"), "denoised", "round"),
+    network=ZeroLEINR, network_switches=("square_pad", "adaptive_strength"), load_weights=load_zero_leinr_weights,
+    shipped_weights="weights/zero_leinr", weights_kind=CheckpointKind.ZERO_LEINR_WEIGHTS,
+    training_state_keys=("training", "epoch", "counter", "history", "best_score"),
+    run=run_zero_leinr, graph=ZeroLEINRGraph,
+    graph_inputs=(GraphInput("curve_strength", "strength", RELEASED_STRENGTH),), fused_mafm=False,
+    peak_bytes_per_pixel=MappingProxyType({"torch": 1829, "onnxruntime": 1580, "openvino": 925}),
+    pads_to_square=True, output_folder="output/zero_leinr")
+
+MODELS = {spec.name: spec for spec in (ICLR_SPEC, ZERO_LEINR_SPEC)}
+
+
+def list_models() -> list[str]:
+    """The names of the registered models (``--model`` values), ICLR first."""
+    return list(MODELS)
+
+
+def get_model(name: str) -> ModelSpec:
+    """The spec of model ``name``; ``ValueError`` (one line) for an unknown name."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[name]
