@@ -17,10 +17,12 @@ import sys
 from pathlib import Path
 
 from data.atomic_file import atomic_write
-from engine.commands.command_line import CommandLineParser, positive_float
+from engine.argument_types import positive_float
+from engine.commands.command_line import CommandLineParser
 from engine.inference.onnx_cache import cached_onnx
 from engine.inference.onnx_export import INPUT_NAME, OPSET
 from engine.model_registry import get_model, list_models
+from engine.model_spec import ModelSpec, SwitchFlag
 
 
 def build_parser() -> CommandLineParser:
@@ -38,17 +40,21 @@ def build_parser() -> CommandLineParser:
     return p
 
 
+def _graph_flags(spec: ModelSpec) -> list[SwitchFlag]:
+    """The flags of the switches that the ONNX graph of ``spec`` fixes: the options of this command."""
+    return [flag for flag in spec.switch_flags if flag.in_graph]
+
+
 def _switches(args, parser) -> dict:
-    """The graph's test-time switches from the options (only those given; the rest keep the model's defaults)."""
-    if args.model == "iclr":
-        if args.pad:
-            parser.error("--pad applies to --model zero_leinr")
-        named = {"saturation_gain": args.saturation, "alpha": args.alpha}
-    else:
-        if args.saturation is not None or args.alpha is not None:
-            parser.error("--saturation and --alpha apply to --model iclr")
-        named = {"square_pad": None if args.pad is None else args.pad == "square"}
-    return {k: v for k, v in named.items() if v is not None}
+    """The graph's test-time switches from the model's flags (only those given; the rest keep the model's
+    defaults). Another model's flag is a usage error."""
+    for name in list_models():
+        flags = _graph_flags(get_model(name))
+        if name != args.model and any(getattr(args, f.dest) is not None for f in flags):
+            parser.error(f"{' and '.join(f.flag for f in flags)} appl{'ies' if len(flags) == 1 else 'y'} "
+                         f"to --model {name}")
+    return {f.switch: f.value(getattr(args, f.dest)) for f in _graph_flags(get_model(args.model))
+            if getattr(args, f.dest) is not None}
 
 
 def main(argv=None) -> int:

@@ -230,7 +230,9 @@ def zero_leinr_train_step(model, opts: PerformanceOptions, device: torch.device,
     return run
 
 
-TRAIN_STEPS = {"iclr": iclr_train_step, "zero_leinr": zero_leinr_train_step}
+# Each model's training step, and the multiple its training crop is rounded up to (Zero-LEINR's denoiser sees
+# crop/2 sub-images, which need multiples of 32).
+TRAIN_STEPS = {"iclr": (iclr_train_step, 1), "zero_leinr": (zero_leinr_train_step, 64)}
 OPENVINO_BF16 = "openvino bf16"  # the inference path of the OpenVINO graph in bf16
 
 
@@ -331,14 +333,11 @@ def bench_model(name: str, args, device: torch.device, base_opts, fast_opts, mem
     if args.quick:
         return _inference_tables(name, args, device, base_opts, fast_opts, memory, log, peak_gflops, reference,
                                  baseline, optimised, rows, identical, t_start)
-    crop = args.train_crop
-    if name == "zero_leinr" and crop % 64:
-        crop = -(-crop // 64) * 64  # the denoiser sees crop/2 sub-images, which need multiples of 32
+    train_step, crop_multiple = TRAIN_STEPS[name]
+    crop = -(-args.train_crop // crop_multiple) * crop_multiple
     log(f"[{name}] training step, batch {args.train_batch}, crop {crop} ...")
-    steps = {"baseline": TRAIN_STEPS[name](copy.deepcopy(reference).train(), base_opts, device,
-                                          args.train_batch, crop),
-             "optimised": TRAIN_STEPS[name](copy.deepcopy(reference).train(),
-                                           fast_opts, device, args.train_batch, crop)}
+    steps = {"baseline": train_step(copy.deepcopy(reference).train(), base_opts, device, args.train_batch, crop),
+             "optimised": train_step(copy.deepcopy(reference).train(), fast_opts, device, args.train_batch, crop)}
     res = measure(steps, device, args.repeats, args.warmup, memory)
     del steps
     b, o = res["baseline"], res["optimised"]
@@ -390,7 +389,7 @@ def _inference_tables(name, args, device, base_opts, fast_opts, memory, log, pea
 
     fp32_note = ("fp32 baseline bit-identical to a plain model call: "
                  + ("yes" if identical else "**NO**"))
-    extra = (" (ENRB square-padded, as released)" if name == "zero_leinr"
+    extra = (" (ENRB square-padded, as released)" if spec.pads_to_square
              else "" if args.quick else " (training objective without VGG, as --recipe cpu)")
     lines = [f"### {spec.label}{extra}, random initial weights", "",
              f"Optimised path: `{fast_opts.describe()}`; {fp32_note}; "

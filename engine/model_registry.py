@@ -13,29 +13,37 @@ from net.curve_strength import RELEASED_STRENGTH
 
 from .inference.enhancer import run_iclr, run_zero_leinr
 from .inference.onnx_export import ICLRGraph, ZeroLEINRGraph
-from .model_spec import GraphInput, ModelOutputs, ModelSpec
+from .model_names import ICLR_NAME, ZERO_LEINR_NAME
+from .model_spec import GraphInput, ModelOutputs, ModelSpec, SwitchFlag
 from .weights.checkpoint import load_iclr_weights, load_zero_leinr_weights
 from .weights.checkpoint_kind import CheckpointKind
 
 # Peak memory per pixel of a whole-image run: engine/inference/inference_memory.py says how it was measured.
 ICLR_SPEC = ModelSpec(
-    name="iclr", label="ICLR", outputs=ModelOutputs(("enhanced",), "enhanced", "truncate"),
+    name=ICLR_NAME.name, label=ICLR_NAME.label, outputs=ModelOutputs(("enhanced",), "enhanced", "truncate"),
     network=ICLR, network_switches=(), load_weights=load_iclr_weights, shipped_weights="weights/best.pth",
+    switch_flags=(SwitchFlag("saturation_gain", "--saturation"), SwitchFlag("alpha", "--alpha")),
     weights_kind=CheckpointKind.ICLR_WEIGHTS,
     training_state_keys=("optimizer", "scheduler", "epoch", "history", "best_psnr"),
     run=run_iclr, graph=ICLRGraph, graph_inputs=(), fused_mafm=True,
     peak_bytes_per_pixel=MappingProxyType({"torch": 3039, "onnxruntime": 5859, "openvino": 1585}),
-    pads_to_square=False, output_folder="output")
+    pads_to_square=False, output_folder="output",
+    trainer_module="engine.training.iclr_trainer")
 
 ZERO_LEINR_SPEC = ModelSpec(
-    name="zero_leinr", label="Zero-LEINR", outputs=ModelOutputs(("fused", "denoised"), "denoised", "round"),
+    name=ZERO_LEINR_NAME.name, label=ZERO_LEINR_NAME.label,
+    outputs=ModelOutputs(("fused", "denoised"), "denoised", "round"),
     network=ZeroLEINR, network_switches=("square_pad", "adaptive_strength"), load_weights=load_zero_leinr_weights,
+    switch_flags=(SwitchFlag("square_pad", "--pad", MappingProxyType({"square": True, "each": False})),
+                  SwitchFlag("adaptive_strength", "--curves", MappingProxyType({"adaptive": True, "released": False}),
+                             in_graph=False)),
     shipped_weights="weights/zero_leinr", weights_kind=CheckpointKind.ZERO_LEINR_WEIGHTS,
     training_state_keys=("training", "epoch", "counter", "history", "best_score"),
     run=run_zero_leinr, graph=ZeroLEINRGraph,
     graph_inputs=(GraphInput("curve_strength", "strength", RELEASED_STRENGTH),), fused_mafm=False,
     peak_bytes_per_pixel=MappingProxyType({"torch": 1829, "onnxruntime": 1580, "openvino": 925}),
-    pads_to_square=True, output_folder="output/zero_leinr")
+    pads_to_square=True, output_folder="output/zero_leinr",
+    trainer_module="engine.training.zero_leinr_trainer")
 
 MODELS = {spec.name: spec for spec in (ICLR_SPEC, ZERO_LEINR_SPEC)}
 

@@ -32,6 +32,28 @@ class GraphInput:
     default: torch.Tensor
 
 
+@dataclass(frozen=True)
+class SwitchFlag:
+    """A test-time switch and the command-line flag of ``eval.py`` / ``export.py`` that sets it: ``switch``, the
+    keyword of the network, run or graph wrapper (``"square_pad"``); ``flag``, the option (``"--pad"``);
+    ``values``: the switch's value for each of the flag's choices (None: the flag's number as given);
+    ``in_graph``: whether the ONNX graph fixes it (``export.py`` takes the flag) rather than taking what the
+    switch decides as an input."""
+    switch: str
+    flag: str
+    values: Mapping[str, object] | None = None
+    in_graph: bool = True
+
+    @property
+    def dest(self) -> str:
+        """The flag's attribute on argparse's namespace (``"pad"``)."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+    def value(self, given):
+        """The switch's value for the flag's value ``given``."""
+        return given if self.values is None else self.values[given]
+
+
 @dataclass(frozen=True, eq=False)
 class ModelSpec:
     """One model: its identity, files, inference paths and speed defaults (one instance per model, compared
@@ -41,7 +63,8 @@ class ModelSpec:
       and titles name it (``"ICLR"``).
     - ``outputs``: what its inference returns and how each output becomes 8-bit.
     - ``network``: its ``nn.Module`` class; ``network_switches``: the test-time switches that are the
-      network's constructor arguments (the other switches go to ``run`` and the graph wrapper).
+      network's constructor arguments (the other switches go to ``run`` and the graph wrapper);
+      ``switch_flags``: its test-time switches that a flag of ``eval.py`` / ``export.py`` sets.
     - ``load_weights``: ``(path, model=None) -> model`` with the weights of ``path`` loaded strictly
       (``engine.weights.checkpoint``); ``shipped_weights``: the weights in this checkout, relative to
       its root; ``weights_kind``: the ``CheckpointKind`` of its plain weights; ``training_state_keys``:
@@ -55,12 +78,15 @@ class ModelSpec:
       (``engine.inference.inference_memory``); ``pads_to_square``: whether that memory grows with
       the square of the longer side instead of H·W.
     - ``output_folder``: where ``eval.py`` writes ``<set>/`` by default.
+    - ``trainer_module``: the module of its trainer, whose ``TRAINING`` entry is what ``train.py`` runs
+      (``engine.training.training_entry``; a name, imported lazily: the trainers import their spec).
     """
     name: str
     label: str
     outputs: ModelOutputs
     network: Callable[..., nn.Module]
     network_switches: tuple[str, ...]
+    switch_flags: tuple[SwitchFlag, ...]
     load_weights: Callable[..., nn.Module]
     shipped_weights: str
     weights_kind: Enum
@@ -72,6 +98,11 @@ class ModelSpec:
     peak_bytes_per_pixel: Mapping[str, int]
     pads_to_square: bool
     output_folder: str
+    trainer_module: str
+
+    def has_switch(self, switch: str) -> bool:
+        """Whether a flag sets the test-time switch ``switch`` of this model (``switch_flags``)."""
+        return any(flag.switch == switch for flag in self.switch_flags)
 
     def split_switches(self, switches: dict) -> tuple[dict, dict]:
         """``switches`` as ``(network's constructor arguments, the run's switches)``."""

@@ -303,6 +303,16 @@ def test_export_cli_errors_are_one_line(tmp_path, capsys):
     assert exit_info.value.code == 2
 
 
+@pytest.mark.parametrize("model, flags, message", [
+    ("iclr", ["--pad", "each"], "--pad applies to --model zero_leinr"),
+    ("zero_leinr", ["--alpha", "0.9"], "--saturation and --alpha apply to --model iclr")])
+def test_export_refuses_the_other_models_switch_flags(tmp_path, capsys, model, flags, message):
+    with pytest.raises(SystemExit) as exit_info:
+        export_cli.main(["--model", model, "--weights", "w", "--onnx", str(tmp_path / "x.onnx"), *flags])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(f"error: {message}")
+
+
 @pytest.mark.parametrize("preset, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
 def test_scripts_default_to_passive_openmp_waiting(preset, expected):
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}

@@ -25,6 +25,7 @@ from engine.inference.enhancer import Enhancer
 from engine.measurement import folder_measurement
 from engine.measurement.metrics import Measurement
 from engine.model_registry import ICLR_SPEC
+from engine.training import iclr_trainer, zero_leinr_trainer
 from engine.training.iclr_trainer import ICLRTrainConfig, train_iclr
 from engine.training.run_log import write_run_log
 from engine.training.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
@@ -757,10 +758,10 @@ def test_corrupt_training_image_stops_the_run_in_one_line(tmp_path, workers):
 @pytest.fixture
 def stub_trainers(monkeypatch):
     """Both trainers and the demo's test-folder step replaced by stubs that write nothing."""
-    monkeypatch.setattr(train, "train_iclr", lambda cfg, *a, **k: {
+    monkeypatch.setattr(iclr_trainer, "train_iclr", lambda cfg, *a, **k: {
         "best_psnr": 1.0, "best_path": cfg.best_weights_path(), "state_path": Path(cfg.run_dir) / "last.pth",
         "run_dir": Path(cfg.run_dir)})
-    monkeypatch.setattr(train, "train_zero_leinr", lambda cfg, *a, **k: {
+    monkeypatch.setattr(zero_leinr_trainer, "train_zero_leinr", lambda cfg, *a, **k: {
         "best_score": 1.0, "best_dir": cfg.best_weights_path(), "final_dir": Path(cfg.run_dir) / "final",
         "state_path": Path(cfg.run_dir) / "last.pth"})
     monkeypatch.setattr(train, "_enhance_test_folder", lambda *args: 0)
@@ -835,6 +836,27 @@ def test_resume_of_a_last_pth_without_settings_says_they_cannot_be_checked(stub_
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
     assert notes == [f"note: {state} does not record the settings of its run (written by an earlier version): the "
                      f"flags given cannot be checked against them; resuming with them as given"]
+
+
+def test_resume_writes_over_its_own_run_files_only(stub_trainers, tmp_path, capsys):
+    """A resume may move its best weights or run folder (paths may change), never onto another run's or the
+    shipped files."""
+    pairs = write_lol_pairs(tmp_path / "lol", train=1, val=1)
+    state = _earlier_run(tmp_path, run_dir=str(tmp_path / "run"), best_path=None)
+    shipped = tmp_path / "weights" / "best.pth"
+    shipped.parent.mkdir()
+    shipped.write_bytes(b"shipped")
+    other = tmp_path / "other" / "last.pth"
+    other.parent.mkdir()
+    other.write_bytes(b"another run")
+    for more, flag in ((["--best_path", str(shipped)], "--best_path"), (["--run_dir", str(other.parent)], "--resume")):
+        capsys.readouterr()
+        assert train.main(_resume_args(pairs, state, *more)) == 2
+        assert flag in one_line(capsys.readouterr().err)
+    assert shipped.read_bytes() == b"shipped" and other.read_bytes() == b"another run"
+    (state.parent / "best.pth").write_bytes(b"the run's own best")
+    assert train.main(_resume_args(pairs, state)) == 0  # its own best weights, in its own folder
+    assert train.main(_resume_args(pairs, state, "--best_path", str(shipped), "--overwrite")) == 0
 
 
 @pytest.mark.parametrize("model", ["iclr", "zero_leinr"])

@@ -5,7 +5,8 @@ import pytest
 
 import export
 from engine.commands import app_command, eval_command, measure_command, train_command
-from engine.commands.command_line import CommandLineParser, non_negative_float, parse_size, positive_float
+from engine.argument_types import non_negative_float, positive_float
+from engine.commands.command_line import CommandLineParser, parse_size
 
 PARSERS = {"train": train_command.build_parser, "eval": eval_command.build_parser,
            "measure": measure_command.build_parser, "export": export.build_parser, "app": app_command.build_parser}

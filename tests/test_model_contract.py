@@ -9,11 +9,14 @@ The weights are the deterministic fill of the reference tests (``tests.reference
 initialisation leaves Zero-LEINR's denoiser near zero, which would make most comparisons trivial.
 """
 import copy
+import inspect
 import io
 
 import pytest
 import torch
 
+import export as export_cli
+from engine.commands.eval_command import build_parser as eval_parser
 from engine.inference.enhancer import torch_enhancer
 from engine.model_registry import get_model, list_models
 from tests.reference_fill import deterministic_fill_
@@ -119,3 +122,19 @@ def test_graph_wrapper_with_the_spec_inputs_computes_the_inference_outputs(name)
 def test_an_unknown_model_name_is_a_one_line_error():
     with pytest.raises(ValueError, match=r"^unknown model 'nope'; choose one of iclr, zero_leinr$"):
         get_model("nope")
+
+
+def test_switch_flags_are_the_commands_options_and_set_switches_the_model_takes(name):
+    """Each of the spec's switch flags is an option of eval.py, and of export.py where the graph fixes its
+    switch, with the flag's choices; its switch is a keyword of the graph wrapper (fixed at export) or of the
+    network or inference run."""
+    spec = get_model(name)
+    takes = set(spec.network_switches) | set(inspect.signature(spec.run).parameters)
+    for flag in spec.switch_flags:
+        parsers = [eval_parser(), export_cli.build_parser()] if flag.in_graph else [eval_parser()]
+        for parser in parsers:
+            action = next(a for a in parser._actions if flag.flag in a.option_strings)
+            assert action.dest == flag.dest
+            assert set(action.choices or ()) == set(flag.values or ())
+        graph_keywords = set(inspect.signature(spec.graph).parameters)
+        assert flag.switch in (graph_keywords if flag.in_graph else takes)

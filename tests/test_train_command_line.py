@@ -11,6 +11,7 @@ import torch
 from engine.commands import train_command as train
 from engine.commands.run_options import RunOptions
 from engine.performance import PerformanceOptions
+from engine.training import iclr_trainer, zero_leinr_trainer
 from engine.training.iclr_trainer import ICLRStep, ICLRTrainConfig, train_iclr
 from engine.training.run_outputs import TimeEstimate
 from engine.training.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig, train_zero_leinr
@@ -43,8 +44,8 @@ def captured(monkeypatch, tmp_path):
         return {"best_score": 10.0, "best_dir": cfg.best_weights_path(), "final_dir": Path(cfg.run_dir) / "final",
                 "state_path": Path(cfg.run_dir) / "last.pth"}
 
-    monkeypatch.setattr(train, "train_iclr", fake_iclr)
-    monkeypatch.setattr(train, "train_zero_leinr", fake_zero_leinr)
+    monkeypatch.setattr(iclr_trainer, "train_iclr", fake_iclr)
+    monkeypatch.setattr(zero_leinr_trainer, "train_zero_leinr", fake_zero_leinr)
     monkeypatch.setattr(train, "_enhance_test_folder", lambda *args: 0)
     return seen
 
@@ -85,7 +86,7 @@ def test_what_is_not_configuration_goes_into_the_run_options():
 
 def test_train_demo_reports_an_enhancement_that_failed(monkeypatch, tmp_path, capsys):
     """The demo enhances the test pairs with the weights it trained: missing weights are its exit code."""
-    monkeypatch.setattr(train, "train_iclr", lambda cfg, *a, **k: {
+    monkeypatch.setattr(iclr_trainer, "train_iclr", lambda cfg, *a, **k: {
         "best_psnr": 1.0, "best_path": tmp_path / "never_written.pth", "state_path": tmp_path / "last.pth",
         "run_dir": tmp_path})
     assert train.main(["--demo", "--run_dir", str(tmp_path / "d"), "--device", "cpu"]) == 2
@@ -157,7 +158,7 @@ def test_ctrl_c_says_where_the_last_good_state_is(monkeypatch, pairs, tmp_path, 
     def interrupted(cfg, *args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train, "train_iclr", interrupted)
+    monkeypatch.setattr(iclr_trainer, "train_iclr", interrupted)
     assert train.main(_iclr_args(pairs, tmp_path)) == 130
     err = capsys.readouterr().err
     assert err == "interrupted before any training state was written\n"
@@ -176,7 +177,7 @@ def test_sigterm_stops_like_ctrl_c_and_the_handler_is_restored(monkeypatch, pair
     def outside_main(signum, frame):  # stands in for whatever handler the caller had; does not stop anything
         pass
 
-    monkeypatch.setattr(train, "train_iclr", terminated)
+    monkeypatch.setattr(iclr_trainer, "train_iclr", terminated)
     previous = signal.signal(signal.SIGTERM, outside_main)
     try:
         assert train.main(_iclr_args(pairs, tmp_path)) == 130

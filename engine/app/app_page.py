@@ -11,7 +11,7 @@ import gradio as gr
 
 from data.image_io import IMAGE_EXTENSIONS, PIXEL_LIMIT_VARIABLE, list_images, pixel_limit
 
-from ..model_registry import MODELS, ZERO_LEINR_SPEC, get_model
+from ..model_registry import ICLR_SPEC, MODELS, ZERO_LEINR_SPEC, get_model
 from .app_workspace import AppWorkspace
 from .photo_enhancement import CURVES, AppModels, PhotoResult, PhotoSettings, enhance_uploads
 
@@ -19,7 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "demo" / "LOLdataset" / "eval15
 CURVE_LABELS = {"adaptive": "Adaptive (chosen per photo)", "released": "Released (full strength)",
                 "chosen": "Chosen strength per branch"}
 INTRO = """# Low-light photo enhancement
-Enhance dark photos with **ICLR** or **Zero-LEINR**, on this computer: nothing is uploaded anywhere, and
+Enhance dark photos with {models}, on this computer: nothing is uploaded anywhere, and
 uploads and results are deleted when this page is closed. Each result is the file `python eval.py` writes.
 Photos up to {limit:,} pixels (start the app with `{variable}=...` to raise it); large ones are enhanced in tiles."""
 CSS = """
@@ -42,14 +42,41 @@ def _status(results: list[PhotoResult], errors: list[str]) -> str:
     return "\n\n".join(lines)
 
 
+def _iclr_controls(default: PhotoSettings) -> list[gr.Component]:
+    """ICLR's sliders: [saturation gain, alpha]."""
+    return [gr.Slider(0.5, 2.0, value=default.saturation_gain, step=0.01,
+                      label="Saturation gain (1.0 = off; eval.py --lol_v1 uses 1.3)"),
+            gr.Slider(0.5, 1.5, value=default.alpha, step=0.01,
+                      label="Alpha, output scale (1.0 = off; eval.py --lol_v2_real uses 0.84)")]
+
+
+def _zero_leinr_controls(default: PhotoSettings) -> list[gr.Component]:
+    """Zero-LEINR's curve strength, with a slider per branch shown for a chosen one, and its output shown:
+    [curves, branch 1 strength, branch 2 strength, output]."""
+    outputs = ZERO_LEINR_SPEC.outputs
+    curves = gr.Radio([(CURVE_LABELS[c], c) for c in CURVES], value=default.curves, label="Curve strength")
+    with gr.Row(visible=default.curves == "chosen") as strength_row:
+        strength_1 = gr.Slider(0.0, 1.0, value=default.strength[0], step=0.05, label="Branch 1")
+        strength_2 = gr.Slider(0.0, 1.0, value=default.strength[1], step=0.05, label="Branch 2")
+    output = gr.Radio(list(reversed(outputs.names)), value=outputs.main,
+                      label="Output (denoised: the result; fused: before denoising)")
+    curves.change(lambda c: gr.update(visible=c == "chosen"), curves, strength_row, show_progress="hidden")
+    return [curves, strength_1, strength_2, output]
+
+
+# Each model's own controls, shown while it is chosen; together, in this order, the values of PhotoSettings
+# after ``model``.
+MODEL_CONTROLS = {ICLR_SPEC: _iclr_controls, ZERO_LEINR_SPEC: _zero_leinr_controls}
+
+
 def build_page(models: AppModels, workspace: AppWorkspace) -> gr.Blocks:
     """The page for ``models``, its results in ``workspace``. Gradio reads ``GRADIO_TEMP_DIR`` when it is
     imported: set to ``workspace.root`` then (``app_command`` does), all of Gradio's files (uploads, its
     cache) are in the workspace too, and the results are served from there without a copy."""
     default = PhotoSettings()
-    zero_leinr_outputs = ZERO_LEINR_SPEC.outputs
     with gr.Blocks(title="Low-light photo enhancement", analytics_enabled=False) as page:
-        gr.Markdown(INTRO.format(limit=pixel_limit(), variable=PIXEL_LIMIT_VARIABLE))
+        gr.Markdown(INTRO.format(models=" or ".join(f"**{spec.label}**" for spec in MODELS.values()),
+                                 limit=pixel_limit(), variable=PIXEL_LIMIT_VARIABLE))
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 model = gr.Radio([(spec.label, spec.name) for spec in MODELS.values()], value=default.model,
@@ -59,19 +86,10 @@ def build_page(models: AppModels, workspace: AppWorkspace) -> gr.Blocks:
                 examples = gr.Gallery([str(path) for path in list_images(EXAMPLES)], label="Or click an example",
                                       columns=4, height=140, object_fit="cover", allow_preview=False,
                                       interactive=False, elem_id="examples")
-                with gr.Group(visible=default.model == "iclr") as iclr_box:
-                    saturation = gr.Slider(0.5, 2.0, value=default.saturation_gain, step=0.01,
-                                           label="Saturation gain (1.0 = off; eval.py --lol_v1 uses 1.3)")
-                    alpha = gr.Slider(0.5, 1.5, value=default.alpha, step=0.01,
-                                      label="Alpha, output scale (1.0 = off; eval.py --lol_v2_real uses 0.84)")
-                with gr.Group(visible=default.model == "zero_leinr") as zero_leinr_box:
-                    curves = gr.Radio([(CURVE_LABELS[c], c) for c in CURVES], value=default.curves,
-                                      label="Curve strength")
-                    with gr.Row(visible=default.curves == "chosen") as strength_row:
-                        strength_1 = gr.Slider(0.0, 1.0, value=default.strength[0], step=0.05, label="Branch 1")
-                        strength_2 = gr.Slider(0.0, 1.0, value=default.strength[1], step=0.05, label="Branch 2")
-                    output = gr.Radio(list(reversed(zero_leinr_outputs.names)), value=zero_leinr_outputs.main,
-                                      label="Output (denoised: the result; fused: before denoising)")
+                boxes, controls = {}, []
+                for spec, build_controls in MODEL_CONTROLS.items():
+                    with gr.Group(visible=spec.name == default.model) as boxes[spec.name]:
+                        controls += build_controls(default)
                 enhance = gr.Button("Enhance", variant="primary", elem_id="enhance")
             with gr.Column(scale=3, min_width=400):
                 status = gr.Markdown(elem_id="status")
@@ -89,26 +107,26 @@ def build_page(models: AppModels, workspace: AppWorkspace) -> gr.Blocks:
                                 gr.DownloadButton(f"Download {photo.download.name}", value=str(photo.download),
                                                   variant="secondary", size="md", scale=0, min_width=220)
 
-        model.change(lambda name: (gr.update(visible=name == "iclr"), gr.update(visible=name == "zero_leinr")),
-                     model, [iclr_box, zero_leinr_box], show_progress="hidden")
+        model.change(lambda name: [gr.update(visible=box_model == name) for box_model in boxes], model,
+                     list(boxes.values()), show_progress="hidden")
 
         def use_example(event: gr.SelectData) -> list[str]:
             return [event.value["image"]["path"]]
 
         examples.select(use_example, None, photos, show_progress="hidden")
-        curves.change(lambda c: gr.update(visible=c == "chosen"), curves, strength_row, show_progress="hidden")
 
         def run(files, model_name, saturation_gain, alpha_value, curve_mode, s1, s2, output_name,
                 request: gr.Request, progress=gr.Progress(track_tqdm=True)):
             uploads = [Path(f) for f in files or []]
+            spec = get_model(model_name)
             settings = PhotoSettings(model_name, saturation_gain, alpha_value, curve_mode, (s1, s2),
-                                     output_name if model_name == "zero_leinr" else None)
-            progress(0, desc=f"Enhancing with {get_model(model_name).label}")
+                                     output_name if output_name in spec.outputs.names else None)  # the model's own
+            progress(0, desc=f"Enhancing with {spec.label}")
             folder = workspace.request_folder(request.session_hash, uploads)
             photos, errors = enhance_uploads(models, settings, uploads, folder, note=gr.Info)
             return photos, _status(photos, errors)
 
-        enhance.click(run, [photos, model, saturation, alpha, curves, strength_1, strength_2, output],
+        enhance.click(run, [photos, model, *controls],
                       [results, status], show_progress_on=status)
 
         def end_session(request: gr.Request):

@@ -22,13 +22,15 @@ from ..inference.backend_choice import AUTO, backend_candidates
 from ..inference.enhancer import Enhancer
 from ..inference.folder_enhancement import FolderEnhancement, enhance_image, load_model, make_enhancer, output_suffixes
 from ..inference.graph_backends import BackendUnavailable
-from ..model_registry import MODELS, get_model
+from ..model_registry import MODELS, get_model, list_models
+from ..model_spec import ModelSpec
 
 # Zero-LEINR's curve strength: chosen per photo (eval.py --curves adaptive), in full (--curves released),
 # or a strength per branch that the user picks (1.0 for both is the released curve).
 CURVES = ("adaptive", "released", "chosen")
-# Zero-LEINR is loaded once, adaptive; a released or chosen strength is passed per photo (the same graph).
-_MODEL_SWITCHES = {"iclr": {}, "zero_leinr": {"adaptive_strength": True}}
+# The switch of a model with a curve strength (Zero-LEINR): such a model is loaded once, adaptive; a released
+# or chosen strength is passed per photo (the same graph).
+_ADAPTIVE_SWITCH = "adaptive_strength"
 ENHANCERS_KEPT = 4  # enhancers (one per ICLR saturation / alpha pair) kept loaded; the oldest goes first
 PREVIEW_SIDE = 2048  # the slider shows photos shrunk to this longer side; the download is full size
 
@@ -40,7 +42,7 @@ class PhotoSettings:
     ``CURVES``) with, for ``chosen``, the ``strength`` of branch 1 and 2 in [0,1]; ``output``: the output
     shown and offered for download (None: the model's result, ``Enhancer.main_output``). Raises
     ``ValueError`` for a value out of range."""
-    model: str = "iclr"
+    model: str = list_models()[0]
     saturation_gain: float = 1.0
     alpha: float = 1.0
     curves: str = CURVES[0]
@@ -48,7 +50,7 @@ class PhotoSettings:
     output: str | None = None
 
     def __post_init__(self):
-        spec = get_model(self.model)  # ValueError for an unknown name
+        spec = self.spec  # ValueError for an unknown name
         if self.curves not in CURVES:
             raise ValueError(f"unknown curve strength {self.curves!r}; choose one of {', '.join(CURVES)}")
         if not all(0.0 <= s <= 1.0 for s in self.strength):
@@ -57,14 +59,21 @@ class PhotoSettings:
             raise ValueError(f"{spec.label} has no output {self.output!r}")
 
     @property
+    def spec(self) -> ModelSpec:
+        """The spec of ``model``."""
+        return get_model(self.model)
+
+    @property
     def enhancer_switches(self) -> dict:
-        """The switches fixed in the model's enhancer (ICLR's; Zero-LEINR's strength goes per photo)."""
-        return {"saturation_gain": self.saturation_gain, "alpha": self.alpha} if self.model == "iclr" else {}
+        """The switches fixed in the model's enhancer: the sliders' where the model has switches of their names
+        (ICLR's saturation gain and alpha; Zero-LEINR's strength goes per photo, ``fixed_strength``)."""
+        sliders = {"saturation_gain": self.saturation_gain, "alpha": self.alpha}
+        return {switch: value for switch, value in sliders.items() if self.spec.has_switch(switch)}
 
     @property
     def fixed_strength(self) -> torch.Tensor | None:
         """Zero-LEINR's (2,) curve strength for every photo; None where the model chooses (adaptive) or has none."""
-        if self.model != "zero_leinr" or self.curves == "adaptive":
+        if not self.spec.has_switch(_ADAPTIVE_SWITCH) or self.curves == "adaptive":
             return None
         return RELEASED_STRENGTH if self.curves == "released" else torch.tensor(self.strength, dtype=torch.float32)
 
@@ -90,7 +99,9 @@ class AppModels:
         """Model ``name`` with its weights and the switches of its enhancer (``folder_enhancement.load_model``),
         loaded at the first call. Raises ``FileNotFoundError`` or ``checkpoint.CheckpointError`` for the weights."""
         if name not in self._models:
-            self._models[name] = load_model(get_model(name), self.weights[name], _MODEL_SWITCHES[name])
+            spec = get_model(name)
+            switches = {_ADAPTIVE_SWITCH: True} if spec.has_switch(_ADAPTIVE_SWITCH) else {}
+            self._models[name] = load_model(spec, self.weights[name], switches)
         return self._models[name]
 
     def enhancer(self, settings: PhotoSettings, note=print) -> Enhancer:
@@ -104,7 +115,7 @@ class AppModels:
         if key not in self._enhancers:
             if len(self._enhancers) >= ENHANCERS_KEPT:
                 del self._enhancers[next(iter(self._enhancers))]
-            self._enhancers[key] = make_enhancer(get_model(name), model, switches, self.device, self.candidates,
+            self._enhancers[key] = make_enhancer(settings.spec, model, switches, self.device, self.candidates,
                                                  self.fast, note)
         enhancer = self._enhancers[key]
         if (strength := settings.fixed_strength) is not None:
@@ -172,7 +183,7 @@ def enhance_uploads(models: AppModels, settings: PhotoSettings, uploads: list[Pa
     try:
         enhancer = models.enhancer(settings, note)
     except (FileNotFoundError, ValueError, BackendUnavailable) as err:
-        return [], [f"{get_model(settings.model).label} cannot be loaded: {err}"]
+        return [], [f"{settings.spec.label} cannot be loaded: {err}"]
     results, errors = [], []
     for index, path in enumerate(tqdm(uploads, desc="photos", disable=len(uploads) < 2)):
         try:

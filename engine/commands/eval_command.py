@@ -11,13 +11,15 @@ from pathlib import Path
 
 from data.options import add_dataset_arguments, preset_from_args
 
+from ..argument_types import positive_float
 from ..device import DeviceError, resolve_device
 from ..exit_codes import EXIT_INTERRUPTED
 from ..inference.backend_choice import AUTO, BACKENDS, CPU_AUTO_ORDER, BackendRequestError
 from ..inference.folder_enhancement import AUTO_TILE_SIZE, FolderEnhancement, enhance_folder
 from ..inference.inference_memory import MEMORY_FRACTION
 from ..model_registry import get_model, list_models
-from .command_line import CommandLineParser, positive_float
+from ..model_spec import ModelSpec
+from .command_line import CommandLineParser
 from .showcase import run_showcase
 
 
@@ -64,14 +66,13 @@ def build_parser() -> CommandLineParser:
     return p
 
 
-def _switches(args, preset) -> dict:
-    """The model's test-time switches: ICLR's from the flags, else the dataset preset's (else left out,
-    i.e. off); Zero-LEINR's denoiser padding and curve strength."""
-    if args.model == "zero_leinr":
-        return {"square_pad": args.pad == "square", "adaptive_strength": args.curves == "adaptive"}
-    from_preset = {"saturation_gain": preset.saturation_gain, "alpha": preset.alpha} if preset else {}
-    given = {"saturation_gain": args.saturation, "alpha": args.alpha}
-    return {**from_preset, **{k: v for k, v in given.items() if v is not None}}
+def _switches(args, spec: ModelSpec, preset) -> dict:
+    """The test-time switches of model ``spec`` from its flags (``ModelSpec.switch_flags``); a flag not given
+    takes the dataset preset's value where the preset has the switch (ICLR's saturation gain and alpha),
+    else leaves the switch out (off)."""
+    from_preset = {f.switch: getattr(preset, f.switch) for f in spec.switch_flags if hasattr(preset, f.switch)}
+    given = {f.switch: f.value(getattr(args, f.dest)) for f in spec.switch_flags if getattr(args, f.dest) is not None}
+    return {**from_preset, **given}
 
 
 def main(argv=None) -> int:
@@ -101,7 +102,7 @@ def main(argv=None) -> int:
     try:
         job = FolderEnhancement(
             spec, Path(args.input_dir or preset.test_low), Path(args.output_dir or f"{spec.output_folder}/{folder}"),
-            args.weights or spec.shipped_weights, _switches(args, preset),
+            args.weights or spec.shipped_weights, _switches(args, spec, preset),
             gt_dir=Path(preset.test_high) if preset and not args.input_dir else None, grid=args.grid,
             device=args.device, backend=args.backend, faithful=args.faithful, fast=args.fast, tile=args.tile,
             tile_overlap=args.tile_overlap)

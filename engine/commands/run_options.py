@@ -13,7 +13,7 @@ from ..performance import PerformanceOptions
 class RunOptions:
     """The options of one training run that are not model configuration (``last.pth`` does not record them).
 
-    - ``model``: "iclr" or "zero_leinr"; ``recipe``: the ``recipes.RECIPES`` preset under the flags.
+    - ``model``: "iclr" or "zero_leinr"; ``recipe``: the preset of its ``TrainingEntry.recipes`` under the flags.
     - ``preset``: the dataset (``--lol_v1`` ...) under its data root; None without one (Zero-LEINR on
       ``--train_dirs``).
     - ``device``: the ``--device`` asked for (None: CUDA when available; under ``torchrun``

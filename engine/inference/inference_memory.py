@@ -2,8 +2,9 @@
 
 Enhancing an image whole needs memory in proportion to its pixels: ``ModelSpec.peak_bytes_per_pixel[backend]``
 is the growth of the process's peak resident memory (``VmHWM`` of ``/proc/self/status``) per pixel,
-measured in a fresh process per run (fp32, one thread, random weights, 2-core AVX2 EPYC, after a first
-run at 8x8): the larger of the slopes between 256x256, 512x512 and 512x1024 images, in bytes per pixel:
+measured in a fresh process per run (fp32, one thread, random weights, 2-core AMD EPYC with AVX-512 and
+AVX512-BF16, after a first run at 8x8): the larger of the slopes between 256x256, 512x512 and 512x1024
+images, in bytes per pixel:
 
 ==========  =====  ===========  ========
 model       torch  onnxruntime  openvino

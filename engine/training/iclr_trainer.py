@@ -1,7 +1,9 @@
 """ICLR's training task (spec §5): its config, one optimisation step, validation every ``snapshots`` epochs;
-the loop itself is ``engine.training.training_loop``."""
+the loop itself is ``engine.training.training_loop``. ``TRAINING``: what ``train.py`` runs of it (its flags,
+recipes, report and demo step; ``engine.training.training_entry``)."""
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import ClassVar
 
 import torch
@@ -12,19 +14,23 @@ from loss import ICLRObjective
 from net import ICLR
 from net.mafm import set_fused_mafm
 
+from ..argument_types import non_negative_float, positive_int
 from ..inference.enhancer import torch_enhancer
+from ..inference.folder_enhancement import FolderEnhancement, enhance_folder
+from ..measurement.metrics import LPIPSMetric
 from ..model_registry import ICLR_SPEC
 from ..performance import PerformanceOptions, autocast, grad_scaler, prepare_input
 from ..weights.checkpoint import load_iclr_weights, save_iclr_weights
 from .distributed import DistributedContext
 from .run_settings import RunSettings
 from .schedule import warmup_cosine_scheduler
+from .training_entry import TrainingEntry
 from .training_loop import TrainingLoop
-from .training_task import StepResult
+from .training_task import StepResult, TrainingStopped
 from .validation import validate_pairs
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(TrainingStopped):
     """The training loss became NaN or infinite; nothing after the last checkpoint was saved."""
 
 
@@ -205,3 +211,80 @@ def train_iclr(cfg: ICLRTrainConfig, lpips_metric=None, log=print, ctx: Distribu
     run = loop.run(ICLRTask(cfg, lpips_metric, log, ctx))
     return {"history": run.history, "best_psnr": run.best_score, "run_dir": Path(cfg.run_dir),
             "best_path": cfg.best_weights_path(), "state_path": run.state_path}
+
+
+TRAIN_DEMO_OUTPUT = "output/train_demo"  # beside make demo's output/demo, never in it
+
+
+def _add_flags(group, default) -> None:
+    """ICLR's flags (``TrainingEntry.add_flags``)."""
+    group.add_argument("--train_low", help="override the preset's training low-light folder")
+    group.add_argument("--train_high", help="override the preset's training normal-light folder")
+    group.add_argument("--val_low", help="override the preset's validation low-light folder")
+    group.add_argument("--val_high", help="override the preset's validation ground-truth folder")
+    group.add_argument("--cropSize", dest="crop_size", type=positive_int, help=default("crop_size"))
+    group.add_argument("--snapshots", type=positive_int,
+                       help="validate and save weights every N epochs " + default("snapshots"))
+    for name, what in (("L2_weight", "L1"), ("D_weight", "SSIM loss"), ("E_weight", "edge loss"),
+                       ("P_weight", "VGG perceptual loss (0: no VGG needed)"), ("HVI_weight", "HVI-space loss")):
+        group.add_argument(f"--{name}", type=non_negative_float, help=f"{what} weight {default(name)}")
+    group.add_argument("--CCL_weight", "--CCl_weight", dest="CCL_weight", type=non_negative_float,
+                       help="covariance correction loss weight " + default("CCL_weight"))
+    group.add_argument("--ccl_channel_roles", choices=["code", "paper"], help=default("ccl_channel_roles"))
+    group.add_argument("--cache_images", action="store_true", default=None,
+                       help="decode the training pairs once and keep them in memory (LOLv1: ~0.7 GB)")
+    group.add_argument("--skip_zero_lr_epoch", action="store_true", default=None,
+                       help="start the warm-up at lr/3 instead of a first epoch at lr 0 (released)")
+    group.add_argument("--best_path", help="best-PSNR state_dict (default <run_dir>/best.pth)")
+    group.add_argument("--no_lpips", dest="lpips", action="store_false", default=None, help="skip LPIPS in validation")
+
+
+def _config_from(preset, values: dict) -> dict:
+    """The preset's folders (its test pairs validate), ``runs/<set>`` and its test-time switches."""
+    return dict(train_low=preset.train_low, train_high=preset.train_high, val_low=preset.test_low,
+                val_high=preset.test_high, run_dir=f"runs/{preset.output_folder}",
+                saturation_gain=preset.saturation_gain, alpha=preset.alpha)
+
+
+def _run(cfg: ICLRTrainConfig, options, ctx: DistributedContext, say) -> dict:
+    """``train_iclr`` with LPIPS in validation unless ``options.lpips`` is off, then the ``done:`` lines."""
+    lpips_metric = LPIPSMetric(device=str(ctx.device)) if options.lpips and ctx.is_main else None
+    if lpips_metric is not None and not lpips_metric.available:
+        say(f"note: LPIPS unavailable ({lpips_metric.reason}); validation reports PSNR/SSIM only")
+        lpips_metric = None
+    result = train_iclr(cfg, lpips_metric, log=say, ctx=ctx)
+    say(f"done: best validation PSNR (GT-mean) {result['best_psnr']:.4f} dB")
+    say(f"  best weights    {result['best_path']}  (to use them by default: cp {result['best_path']} weights/best.pth)")
+    say(f"  resumable state {result['state_path']}")
+    say(f"  metrics         {result['run_dir']}/metrics.md, metrics.csv, curves.png, config.json")
+    return result
+
+
+def _after_training(options, result: dict, device) -> tuple[int, Path] | None:
+    """The demo enhances its test pairs with the best weights into ``TRAIN_DEMO_OUTPUT``; other runs nothing."""
+    if not options.demo:
+        return None
+    preset, out = options.preset, Path(TRAIN_DEMO_OUTPUT)
+    return enhance_folder(FolderEnhancement(
+        ICLR_SPEC, Path(preset.test_low), out, str(result["best_path"]),
+        {"saturation_gain": preset.saturation_gain, "alpha": preset.alpha}, gt_dir=Path(preset.test_high),
+        grid=True, device=str(device))), out
+
+
+TRAINING = TrainingEntry(
+    config=ICLRTrainConfig, add_flags=_add_flags, config_from=_config_from, run=_run, after_training=_after_training,
+    # cpu: what 2 CPU cores can train in hours rather than weeks (engine/training/recipes.py, docs/weights.md):
+    # 128-pixel crops (the released 256-pixel batch needs ~18 GB and ~100 s a step on 2 cores), 30 epochs, no VGG
+    # perceptual term (its ImageNet weights are unavailable offline, and it would cost about as much as the
+    # network itself), channels_last and the fused MAFM in fp32 (the same function up to summation order, ~2.4x
+    # faster together), and no first epoch at lr 0 (the released warm-up starts with one; here it starts at base/3).
+    recipes=MappingProxyType({
+        "released": {},
+        "cpu": dict(crop_size=128, epochs=30, snapshots=1, P_weight=0.0, perf="fast", amp="off",
+                    cache_images=True, save_every_iters=10, skip_zero_lr_epoch=True),
+        "demo": dict(epochs=2, snapshots=1, batch_size=2, crop_size=96, P_weight=0.0, max_iters_per_epoch=3,
+                     run_dir="runs/demo", lpips=False, data_root="demo", dataset="lol_v1"),
+    }),
+    image_side="crop_size", cpu_step=(4.3, 6.5),
+    missing_dataset="choose a dataset: --lol_v1, --lolv2_real, --lolv2_syn (or --demo), "
+                    "or --train_dirs DIR for Zero-LEINR")

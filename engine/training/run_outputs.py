@@ -1,26 +1,37 @@
 """What a training run may write over, and what it tells the user about its size and its end."""
 import time
-from dataclasses import fields
+from collections.abc import Mapping
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
 
 from ..weights.checkpoint import TRAINING_STATE_FILE
-from .recipes import RECIPES
-
-# Measured on 2 AMD EPYC cores (AVX2), one step of --recipe cpu: (seconds with 2 threads, peak RSS GiB).
-CPU_RECIPE_STEP = {"iclr": (4.3, 6.5), "zero_leinr": (4.1, 1.8)}  # docs/training.md 'What a training step costs'
+from .training_entry import TrainingEntry
 
 
-def check_run_outputs(cfg, overwrite: bool, scratch: str | Path | None = None) -> None:
-    """Refuse, with a one-line ``FileExistsError``, to start a new run over files it did not write:
-    an earlier run's ``last.pth`` in ``cfg.run_dir`` or existing best weights (``cfg.best_weights_path()``).
-    Resuming (``cfg.resume``) continues the run that wrote them; ``overwrite`` allows replacing them, and
-    ``scratch`` (the folder a recipe owns, ``recipes.SCRATCH_RECIPES``) those inside it alone."""
-    if overwrite or cfg.resume:
+def _same_path(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def check_run_outputs(cfg, overwrite: bool, scratch: str | Path | None = None,
+                      resumed: Mapping | None = None) -> None:
+    """Refuse, with a one-line ``FileExistsError``, to start a run over files it did not write: an earlier
+    run's ``last.pth`` in ``cfg.run_dir`` or existing best weights (``cfg.best_weights_path()``).
+
+    A resume (``cfg.resume``) continues the run that wrote its own: ``resumed`` is the configuration its
+    ``last.pth`` holds (None: one of an earlier version, which does not say), and only a ``run_dir`` or best
+    weights path other than that run's is checked. ``overwrite`` allows replacing them, and ``scratch`` (the
+    folder a recipe owns, ``recipes.SCRATCH_RECIPES``) those inside it alone."""
+    if overwrite or (cfg.resume and resumed is None):
         return
+    own = replace(cfg, **{k: v for k, v in resumed.items() if k in ("run_dir", "best_path", "weights_dir")}) \
+        if cfg.resume else None
 
     def replaceable(path: Path) -> bool:
+        if own is not None and (_same_path(path, Path(own.run_dir) / TRAINING_STATE_FILE)
+                                or _same_path(path, own.best_weights_path())):
+            return True  # the resumed run's own files
         return scratch is not None and path.resolve().is_relative_to(Path(scratch).resolve())
 
     state = Path(cfg.run_dir) / TRAINING_STATE_FILE
@@ -34,15 +45,15 @@ def check_run_outputs(cfg, overwrite: bool, scratch: str | Path | None = None) -
                               f"or pass --overwrite to replace it")
 
 
-def gpu_sized_warning(cfg, device: torch.device) -> str | None:
-    """A warning when a CPU run's batch is larger than ``--recipe cpu``'s, with that recipe's measured cost."""
-    model, side_field = ("iclr", "crop_size") if hasattr(cfg, "crop_size") else ("zero_leinr", "patch_size")
-    cpu_recipe = {f.name: f.default for f in fields(cfg)} | RECIPES[model]["cpu"]
-    side = getattr(cfg, side_field)
-    ratio = cfg.batch_size * side * side / (cpu_recipe["batch_size"] * cpu_recipe[side_field] ** 2)
+def gpu_sized_warning(cfg, entry: TrainingEntry, device: torch.device) -> str | None:
+    """A warning when a CPU run's batch (``cfg`` of the model of ``entry``) is larger than ``--recipe cpu``'s,
+    with that recipe's measured cost (``entry.cpu_step``)."""
+    cpu_recipe = {f.name: f.default for f in fields(cfg)} | entry.recipes["cpu"]
+    side = getattr(cfg, entry.image_side)
+    ratio = cfg.batch_size * side * side / (cpu_recipe["batch_size"] * cpu_recipe[entry.image_side] ** 2)
     if torch.device(device).type != "cpu" or ratio <= 1:
         return None
-    seconds, gib = CPU_RECIPE_STEP[model]
+    seconds, gib = entry.cpu_step
     return (f"warning: this recipe is sized for a GPU: {cfg.batch_size} x {side}x{side} per step is {ratio:.0f}x the "
             f"pixels of --recipe cpu, which takes ~{seconds:.0f} s and ~{gib:.1f} GiB a step on 2 CPU cores "
             f"(the time and memory grow about in proportion); see 'What a training step costs' in docs/training.md")

@@ -12,6 +12,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 
+class TrainingStopped(RuntimeError):
+    """``TrainingTask.on_non_finite`` stopped the run (one line, naming the last good state): ``train.py`` exits 1."""
+
+
 @dataclass(frozen=True)
 class StepResult:
     """What one training step tells the loop.
@@ -55,8 +59,8 @@ class TrainingTask(Protocol):
         """Train on one batch of ``train_set`` (as the DataLoader collates it)."""
 
     def on_non_finite(self, batch, epoch_number: int, last_good_state: str) -> None:
-        """A step reported non-finite values: count it, or raise the one-line error that stops the run
-        (naming ``last_good_state``, the ``last.pth`` that holds the run before it)."""
+        """A step reported non-finite values: count it, or raise the one-line ``TrainingStopped`` that stops the
+        run (naming ``last_good_state``, the ``last.pth`` that holds the run before it)."""
 
     def end_epoch(self, epoch_number: int) -> dict[str, float]:
         """Close the epoch (schedules step); returns its extra history entries (mean loss terms, ...)."""

@@ -1,8 +1,10 @@
 """Zero-LEINR's training task (spec §4, §6): its config, one iteration of three optimisers, validation every
-epoch; the loop itself is ``engine.training.training_loop``."""
+epoch; the loop itself is ``engine.training.training_loop``. ``TRAINING``: what ``train.py`` runs of it (its
+flags, recipes, report and test-folder step; ``engine.training.training_entry``)."""
 import math
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import ClassVar
 
 import torch
@@ -15,18 +17,21 @@ from loss import CPLEBBranchLoss, TrainingNoise, draw_pair_choice, neighbor2neig
 from net import ZeroLEINR
 from net.n2n_unet import RELEASED_INIT_SCALE, init_n2n_weights_
 
+from ..argument_types import non_negative_float, positive_float, positive_int
+from ..inference.folder_enhancement import FolderEnhancement, enhance_folder
 from ..model_registry import ZERO_LEINR_SPEC
 from ..performance import autocast, grad_scaler, prepare_input
 from ..weights.checkpoint import load_zero_leinr_weights, save_zero_leinr_weights
 from .distributed import DistributedContext
 from .epoch_terms import EpochTerms
 from .run_settings import RunSettings
+from .training_entry import TrainingEntry
 from .training_loop import TrainingLoop
-from .training_task import StepResult
+from .training_task import StepResult, TrainingStopped
 from .validation import validate_zero_leinr
 
 
-class TooManyNonFiniteSteps(RuntimeError):
+class TooManyNonFiniteSteps(TrainingStopped):
     """Non-finite losses or gradients in too many consecutive iterations; nothing bad was saved."""
 
 
@@ -275,3 +280,96 @@ def train_zero_leinr(cfg: ZeroLEINRTrainConfig, log=print, ctx: DistributedConte
     run = loop.run(ZeroLEINRTask(cfg, log, ctx))
     return {"history": run.history, "best_score": run.best_score, "final_dir": cfg.final_weights_path(),
             "best_dir": cfg.best_weights_path(), "state_path": run.state_path}
+
+
+def _add_flags(group, default) -> None:
+    """Zero-LEINR's flags (``TrainingEntry.add_flags``)."""
+    group.add_argument("--train_dirs", nargs="+", help="folder(s) of low-light training images (no ground truth)")
+    group.add_argument("--val_input_dirs", help="validation low-light images (default with a set flag: its test low)")
+    group.add_argument("--val_gt_dirs", help="validation ground truth, paired by name")
+    group.add_argument("--test_dirs", help="after training, enhance this folder (or its LOL_dataset/eval15/low)")
+    group.add_argument("--patch_size", type=positive_int,
+                       help="training images are resized to this square " + default("patch_size"))
+    group.add_argument("--weight_decay", type=non_negative_float, help="enhancer Adam weight decay " +
+                       default("weight_decay"))
+    group.add_argument("--grad_clip", type=positive_float, help="enhancer gradient-norm clip " + default("grad_clip"))
+    group.add_argument("--lr_n2n", type=positive_float, help="denoiser lr " + default("lr_n2n"))
+    group.add_argument("--denoiser_init_scale", type=positive_float,
+                       help="scale of the denoiser's Kaiming-normal init weights, for a run not started from "
+                            "--init_weights " + default("denoiser_init_scale"))
+    group.add_argument("--gamma", type=positive_float, help="denoiser MultiStepLR factor " + default("gamma"))
+    group.add_argument("--noisetype", help="poisson5_50, gauss25, gauss5_50, poisson30, mix... " + default("noisetype"))
+    group.add_argument("--clamp_noisy_input", action="store_true", default=None,
+                       help="clamp the noisy training input to [0,1] (a fix; released: unclamped)")
+    group.add_argument("--well_exposure", type=positive_float, help=default("well_exposure"))
+    group.add_argument("--brighten_max", type=positive_float,
+                       help="multiply each training image by a gain drawn log-uniformly from [1, this] (1: off, "
+                            "as released) " + default("brighten_max"))
+    group.add_argument("--Lambda1", dest="lambda1", type=non_negative_float, help=default("lambda1"))
+    group.add_argument("--Lambda2", dest="lambda2", type=non_negative_float, help=default("lambda2"))
+    group.add_argument("--increase_ratio", type=non_negative_float, help=default("increase_ratio"))
+    group.add_argument("--pad", choices=["square", "each"], help="denoiser padding at validation (default square)")
+    group.add_argument("--max_nonfinite_steps", type=positive_int,
+                       help="stop after this many iterations in a row with non-finite values (their updates are "
+                            "skipped) " + default("max_nonfinite_steps"))
+    group.add_argument("--weights_dir", help="best weights, the three released files (default <run_dir>/best)")
+
+
+def _config_from(preset, values: dict) -> dict:
+    """``--train_dirs`` or the preset's training low-light images, the preset's test pairs to validate on,
+    ``runs/zero_leinr[_<set>]``, and ``--pad`` as ``square_pad``."""
+    train_dirs = values.get("train_dirs") or ([preset.train_low] if preset else None)
+    if not train_dirs:
+        raise ValueError("Zero-LEINR needs --train_dirs DIR (or a set flag such as --lol_v1)")
+    derived = dict(train_dirs=train_dirs, val_input_dirs=preset.test_low if preset else None,
+                   val_gt_dirs=preset.test_high if preset else None,
+                   run_dir=f"runs/zero_leinr{'_' + preset.output_folder if preset else ''}")
+    if "pad" in values:
+        derived["square_pad"] = values["pad"] == "square"
+    return derived
+
+
+def _run(cfg: ZeroLEINRTrainConfig, options, ctx: DistributedContext, say) -> dict:
+    """``train_zero_leinr``, then the ``done:`` lines."""
+    result = train_zero_leinr(cfg, log=say, ctx=ctx)
+    say(f"done: best validation 0.5·PSNR+0.5·SSIM {result['best_score']:.4f}")
+    say(f"  best weights    {result['best_dir']}/ (Model_enh_b1.pth, Model_enh_b2.pth, Model_denoise.pth; to use "
+        f"them by default: cp -r {result['best_dir']}/. weights/zero_leinr/)")
+    say(f"  final weights   {result['final_dir']}/")
+    say(f"  resumable state {result['state_path']}")
+    say(f"  metrics         {cfg.run_dir}/metrics.md, metrics.csv, curves.png, config.json")
+    return result
+
+
+def _after_training(options, result: dict, device) -> tuple[int, Path] | None:
+    """``--test_dirs`` (the demo: its test low-light images) enhanced by the final weights into ``<run_dir>/test``;
+    None without one."""
+    if not (options.demo or options.test_dirs):
+        return None
+    test_dir = Path(options.test_dirs or options.preset.test_low)
+    lol = test_dir / "LOL_dataset" / "eval15" / "low"
+    out = Path(result["final_dir"]).parent / "test"
+    return enhance_folder(FolderEnhancement(ZERO_LEINR_SPEC, lol if lol.is_dir() else test_dir, out,
+                                            str(result["final_dir"]), device=str(device))), out
+
+
+TRAINING = TrainingEntry(
+    config=ZeroLEINRTrainConfig, add_flags=_add_flags, config_from=_config_from, run=_run,
+    after_training=_after_training,
+    # cpu: what 2 CPU cores can train in hours rather than weeks (engine/training/recipes.py, docs/weights.md):
+    # 128-pixel images in batches of 8 for 30 epochs, with training noise scaled to its low-light training set
+    # (Poisson λ ~ U(200, 2000) instead of U(5, 50): the released λ buries these images, mean brightness 0.06, in
+    # noise ~100x stronger than their own, so the denoiser learns nothing it can use in a CPU budget), the
+    # denoiser at Neighbor2Neighbor's own lr 3e-4 (released 1e-4) and initialised with plain Kaiming-normal weights
+    # (released: x0.1, which keeps its output grey for longer than a CPU run lasts), and each training image
+    # brightened by a random gain in [1, 8] (``brighten_max``; the released training mix has brighter and
+    # over-exposed images, which teach the curves to leave a well-lit photo alone; a set of dark images alone makes
+    # them wash such photos out).
+    recipes=MappingProxyType({
+        "released": {},
+        "cpu": dict(patch_size=128, batch_size=8, epochs=30, workers=1, noisetype="poisson200_2000", lr_n2n=3e-4,
+                    denoiser_init_scale=1.0, brighten_max=8.0),
+        "demo": dict(epochs=2, batch_size=2, patch_size=64, max_iters_per_epoch=3, workers=0,
+                     run_dir="runs/demo_zero_leinr", data_root="demo", dataset="lol_v1"),
+    }),
+    image_side="patch_size", cpu_step=(4.1, 1.8), field_arguments=MappingProxyType({"square_pad": "pad"}))

@@ -12,22 +12,23 @@ from data.atomic_file import atomic_save
 from net import ICLR, ZeroLEINR
 from net.zero_leinr import RELEASED_WEIGHT_FILES
 
+from ..model_names import ICLR_NAME, ZERO_LEINR_NAME
 from ..model_spec import ModelSpec
 from .checkpoint_kind import (TRAINING_STATE_OF, CheckpointKind, describe_mismatch, identify, is_state_dict,
                               shape_mismatches)
 from .weight_set import MixedWeightSetError, check_weight_set, write_weight_set
 
-# The model a kind belongs to, and the --model value that selects it (engine.model_registry).
-_MODEL_OF = {CheckpointKind.ICLR_WEIGHTS: "iclr", CheckpointKind.ICLR_TRAINING_STATE: "iclr",
-             CheckpointKind.ZERO_LEINR_WEIGHTS: "zero_leinr", CheckpointKind.ZERO_LEINR_BRANCH: "zero_leinr",
-             CheckpointKind.ZERO_LEINR_DENOISER: "zero_leinr", CheckpointKind.ZERO_LEINR_TRAINING_STATE: "zero_leinr"}
-_MODEL_NAMES = {"iclr": "ICLR", "zero_leinr": "Zero-LEINR"}
+# The model a kind belongs to: its label, and the --model value that selects it (engine.model_registry).
+_MODEL_OF = {CheckpointKind.ICLR_WEIGHTS: ICLR_NAME, CheckpointKind.ICLR_TRAINING_STATE: ICLR_NAME,
+             CheckpointKind.ZERO_LEINR_WEIGHTS: ZERO_LEINR_NAME, CheckpointKind.ZERO_LEINR_BRANCH: ZERO_LEINR_NAME,
+             CheckpointKind.ZERO_LEINR_DENOISER: ZERO_LEINR_NAME,
+             CheckpointKind.ZERO_LEINR_TRAINING_STATE: ZERO_LEINR_NAME}
 # Zero-LEINR's three files and the kind each must hold.
 _FOLDER_FILE_KINDS = {"enhancer_b1": CheckpointKind.ZERO_LEINR_BRANCH, "enhancer_b2": CheckpointKind.ZERO_LEINR_BRANCH,
                       "denoiser": CheckpointKind.ZERO_LEINR_DENOISER}
-_WHAT_TO_PASS = {"iclr": "ICLR weights (a state dict such as the authors' best.pth, or a last.pth)",
-                 "zero_leinr": f"Zero-LEINR weights (a folder with {', '.join(RELEASED_WEIGHT_FILES.values())}, "
-                               f"or one combined state dict)"}
+_WHAT_TO_PASS = {ICLR_NAME: f"{ICLR_NAME.label} weights (a state dict such as the authors' best.pth, or a last.pth)",
+                 ZERO_LEINR_NAME: f"{ZERO_LEINR_NAME.label} weights (a folder with "
+                                  f"{', '.join(RELEASED_WEIGHT_FILES.values())}, or one combined state dict)"}
 
 # The training state of a run, in its run folder (``train.py --run_dir``).
 TRAINING_STATE_FILE = "last.pth"
@@ -105,16 +106,15 @@ def is_zero_leinr_folder(path) -> bool:
 
 def _wrong_kind(path: Path, found: CheckpointKind, expected: CheckpointKind, obj) -> str:
     """One line: what ``path`` holds instead of ``expected`` (a plain-weights kind) and what to pass."""
-    model_name = _MODEL_OF[expected]
-    wanted = _MODEL_NAMES[model_name]
+    model = _MODEL_OF[expected]
     other = _MODEL_OF.get(found)
-    if other and other != model_name:
-        return (f"{path} is {found.value}, not {wanted} weights: pass --model {other}, or "
-                f"{_WHAT_TO_PASS[model_name]}")
+    if other and other != model:
+        return (f"{path} is {found.value}, not {model.label} weights: pass --model {other.name}, or "
+                f"{_WHAT_TO_PASS[model]}")
     if found in (CheckpointKind.OTHER_STATE_DICT, CheckpointKind.OTHER):
         return (f"{path} is not {expected.value} ({describe_mismatch(obj, expected)}): pass "
-                f"{_WHAT_TO_PASS[model_name]}")
-    return f"{path} is {found.value}, not {expected.value}: pass {_WHAT_TO_PASS[model_name]}"
+                f"{_WHAT_TO_PASS[model]}")
+    return f"{path} is {found.value}, not {expected.value}: pass {_WHAT_TO_PASS[model]}"
 
 
 def _weights(path: Path, obj, expected: CheckpointKind) -> dict:
@@ -141,10 +141,11 @@ def load_iclr_weights(path, model: ICLR | None = None) -> ICLR:
     """
     path = Path(path)
     if is_zero_leinr_folder(path):
-        raise CheckpointError(f"{path} is a Zero-LEINR weights folder, not ICLR weights: pass --model zero_leinr, "
-                              f"or {_WHAT_TO_PASS['iclr']}")
+        raise CheckpointError(f"{path} is a {ZERO_LEINR_NAME.label} weights folder, not {ICLR_NAME.label} weights: "
+                              f"pass --model {ZERO_LEINR_NAME.name}, or {_WHAT_TO_PASS[ICLR_NAME]}")
     if path.is_dir():
-        raise CheckpointError(f"{path} is a folder; ICLR weights are one file: pass {_WHAT_TO_PASS['iclr']}")
+        raise CheckpointError(f"{path} is a folder; {ICLR_NAME.label} weights are one file: pass "
+                              f"{_WHAT_TO_PASS[ICLR_NAME]}")
     state = _weights(path, read_checkpoint(path), CheckpointKind.ICLR_WEIGHTS)
     model = model if model is not None else ICLR()
     model.load_state_dict(state)
@@ -166,7 +167,7 @@ def load_zero_leinr_weights(path, model: ZeroLEINR | None = None) -> ZeroLEINR:
         return model
     files = {name: path / file for name, file in RELEASED_WEIGHT_FILES.items()}
     if missing := [f.name for f in files.values() if not f.is_file()]:
-        raise FileNotFoundError(f"Zero-LEINR weights folder {path} lacks {', '.join(missing)}")
+        raise FileNotFoundError(f"{ZERO_LEINR_NAME.label} weights folder {path} lacks {', '.join(missing)}")
     try:
         check_weight_set(path, [f.name for f in files.values()])
     except MixedWeightSetError as error:
@@ -210,7 +211,7 @@ def load_training_state(path, spec: ModelSpec, device: str | torch.device) -> di
     if found is not wanted:
         other = _MODEL_OF.get(found)
         if found in TRAINING_STATE_OF.values():  # the other model's
-            advice = f"resume it with --model {other}"
+            advice = f"resume it with --model {other.name}"
         else:
             advice = "--resume takes the last.pth a run of train.py writes (runs/<run>/last.pth)"
         if other is None:

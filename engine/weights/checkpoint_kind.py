@@ -9,17 +9,19 @@ import torch
 
 from net import ICLR, ZeroLEINR
 
+from ..model_names import ICLR_NAME, ZERO_LEINR_NAME
+
 _SHOWN_KEYS = 3
 
 
 class CheckpointKind(Enum):
     """Each value is how a one-line error names the kind."""
-    ICLR_WEIGHTS = "ICLR weights"
-    ICLR_TRAINING_STATE = "an ICLR training state"
-    ZERO_LEINR_WEIGHTS = "Zero-LEINR weights (one combined state dict)"
-    ZERO_LEINR_BRANCH = "one Zero-LEINR enhancer branch (Model_enh_b1.pth or Model_enh_b2.pth)"
-    ZERO_LEINR_DENOISER = "the Zero-LEINR denoiser alone (Model_denoise.pth)"
-    ZERO_LEINR_TRAINING_STATE = "a Zero-LEINR training state"
+    ICLR_WEIGHTS = f"{ICLR_NAME.label} weights"
+    ICLR_TRAINING_STATE = f"an {ICLR_NAME.label} training state"
+    ZERO_LEINR_WEIGHTS = f"{ZERO_LEINR_NAME.label} weights (one combined state dict)"
+    ZERO_LEINR_BRANCH = f"one {ZERO_LEINR_NAME.label} enhancer branch (Model_enh_b1.pth or Model_enh_b2.pth)"
+    ZERO_LEINR_DENOISER = f"the {ZERO_LEINR_NAME.label} denoiser alone (Model_denoise.pth)"
+    ZERO_LEINR_TRAINING_STATE = f"a {ZERO_LEINR_NAME.label} training state"
     OTHER_STATE_DICT = "a state dict of neither model"
     OTHER = "neither weights nor a training state"
 
