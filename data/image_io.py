@@ -21,6 +21,9 @@ DEFAULT_PIXEL_LIMIT = 200_000_000
 MAX_BYTES_PER_PIXEL = 8
 METADATA_BYTES = 64 * 2**20
 Image.MAX_IMAGE_PIXELS = None  # PIL's own bomb check gives way to pixel_limit(), checked on every file opened here
+# OpenCV's own log lines (a corrupt PNG's "readHeader IHDR chunk shall be first") would stand beside the one-line
+# ImageReadError that says the same; decoding failures are reported by that error alone.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 # How each EXIF orientation (2-8; 1 is upright) turns a stored (H, W, C) array upright, as viewers show it.
 _UPRIGHT = {
     2: lambda a: a[:, ::-1],

@@ -645,6 +645,16 @@ def test_eval_and_train_unknown_device_is_one_line(torch_run, capsys):
     assert one_line(capsys.readouterr().err) == "error: --device foo: not a device name (use cpu, cuda or cuda:N)"
 
 
+def test_a_corrupt_image_is_one_message_without_opencvs_own_lines(tmp_path, capfd):
+    """OpenCV logs its own decoding error to the process's stderr; the ImageReadError says it once."""
+    for name, data in (("header.png", b"\x89PNG\r\n\x1a\nnot a png"),
+                       ("truncated.png", (DEMO / "eval15" / "low" / "1.png").read_bytes()[:2000])):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ImageReadError, match=name):
+            read_image_array(tmp_path / name)
+    assert capfd.readouterr().err == ""
+
+
 def test_eval_grid_with_a_corrupt_or_differently_sized_ground_truth(checkpoints, tmp_path, capsys):
     """Either stopped eval.py --grid with a traceback; now the grid goes without the corrupt ground truth,
     or with the other one resized, and says so."""

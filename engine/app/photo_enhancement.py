@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from data.atomic_file import atomic_write
 from data.image_io import IMAGE_EXTENSIONS, ImageReadError, read_image, save_image, to_uint8_truncate
 from net.curve_strength import RELEASED_STRENGTH
 
@@ -141,7 +142,7 @@ def _write_preview(image, path: Path) -> Path:
     """Save an (H,W,3) uint8 array as a PNG shrunk to at most ``PREVIEW_SIDE`` on its longer side."""
     preview = Image.fromarray(image)
     preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-    preview.save(path)
+    atomic_write(path, lambda f: preview.save(f, format="PNG"))
     return path
 
 
