@@ -80,12 +80,16 @@ def main(argv=None) -> int:
         print(f"error: exporting to ONNX needs the Python package '{err.name}' (pip install -r requirements.txt)",
               file=sys.stderr)
         return 2
+    except OSError as err:  # the cache: a full disk, a folder that cannot be read
+        print(f"error: {err.filename}: {err.strerror}" if err.filename else f"error: {err}", file=sys.stderr)
+        return 2
     if out.resolve() == graph.resolve():
         print(f"error: --onnx {out} is the cache's own copy of the graph; write it outside {graph.parent}",
               file=sys.stderr)
         return 2
+    data = graph.read_bytes()  # read first: an error here is the cache's, not the write's
     try:
-        atomic_write(out, lambda f: f.write(graph.read_bytes()))  # a link at --onnx is replaced, not written through
+        atomic_write(out, lambda f: f.write(data))  # a link at --onnx is replaced, not written through
     except OSError as err:
         print(f"error: cannot write {out}: {err.strerror}", file=sys.stderr)
         return 2

@@ -4,7 +4,9 @@ never written through. Every file the project writes goes through ``atomic_write
 import glob
 import os
 import re
+import stat
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -17,14 +19,40 @@ def _temporary_name_pattern(path: Path) -> re.Pattern:
     return re.compile(re.escape(path.name) + r"\.[A-Za-z0-9_]{8}\.tmp")
 
 
+STALE_AFTER_SECONDS = 3600  # a younger temporary may be another process's write of the same file, still going
+
+
+def _age(path: Path) -> float:
+    """Seconds since ``path`` was last written (0 when it is gone)."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
 def remove_stale_temporaries(path) -> list[Path]:
-    """Delete the temporaries that interrupted atomic writes of ``path`` left beside it; returns them."""
+    """Delete the temporaries that interrupted atomic writes of ``path`` left beside it (those not written for
+    ``STALE_AFTER_SECONDS``: a newer one may be a concurrent write's); returns them."""
     path = Path(path)
     pattern = _temporary_name_pattern(path)
-    stale = [p for p in path.parent.glob(glob.escape(path.name) + ".*.tmp") if pattern.fullmatch(p.name)]
+    stale = [p for p in path.parent.glob(glob.escape(path.name) + ".*.tmp")
+             if pattern.fullmatch(p.name) and _age(p) > STALE_AFTER_SECONDS]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
+
+
+def _refuse_special_file(path: Path) -> None:
+    """``IsADirectoryError`` / ``OSError`` naming ``path`` when it is a folder or a device, pipe or socket: a
+    rename would replace it (``/dev/null`` as root), so it is never a write target."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise OSError(None, "not a regular file (a device, pipe or socket): not replaced", str(path))
 
 
 def _sync_folder(folder: Path) -> None:
@@ -53,8 +81,9 @@ def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
     ``path`` (creating parent folders). Temporaries of ``path`` left by interrupted earlier writes are
     deleted first; this write's own is deleted if it fails or is interrupted. An ``OSError`` of the
     system (a full disk: ``errno.ENOSPC``) is raised again, as the same subclass, naming ``path`` instead
-    of the temporary."""
+    of the temporary. A folder, device, pipe or socket at ``path`` is refused (``OSError`` naming it)."""
     path = Path(path)
+    _refuse_special_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     tmp = None

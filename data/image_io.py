@@ -132,10 +132,16 @@ def _raise_limit_advice(limit: int) -> str:
 
 def _header(path: Path) -> tuple[int, int, int]:
     """Stored (width, height) and EXIF orientation (1-8; 1 when absent or unreadable) from the file's header,
-    without decoding pixels. ``ImageReadError`` when it declares more than ``pixel_limit()`` pixels; PIL's
-    ``UnidentifiedImageError`` / ``OSError`` when PIL cannot read the header."""
-    with Image.open(path) as image:
-        (width, height), orientation = image.size, _orientation_of(image)
+    without decoding pixels. ``ImageReadError`` when it declares more than ``pixel_limit()`` pixels;
+    ``UnidentifiedImageError`` when PIL cannot read the header (also for the ``ValueError``, ``SyntaxError``
+    ... it raises on some damaged headers), ``OSError`` when the file cannot be read."""
+    try:
+        with Image.open(path) as image:
+            (width, height), orientation = image.size, _orientation_of(image)
+    except OSError:
+        raise
+    except Exception as error:  # e.g. ValueError("Truncated IHDR chunk")
+        raise UnidentifiedImageError(f"damaged header: {error}") from error
     limit = pixel_limit()
     if width * height > limit:
         raise ImageReadError(f"{path} declares {width}x{height} pixels, too many to decode (a decompression "
@@ -157,14 +163,17 @@ def read_image_array(path: str | Path) -> np.ndarray:
 
     Grey and grey+alpha become three equal channels, alpha is dropped, palettes are expanded.
     Before anything is decoded, the file's size and the pixel count its header declares are checked
-    against ``pixel_limit()`` (``$LLIE_MAX_PIXELS``); files above it raise ``ImageReadError``.
+    against ``pixel_limit()`` (``$LLIE_MAX_PIXELS``); files above it, files whose header cannot be read (so
+    nothing is decoded without that check) and files that cannot be read raise ``ImageReadError``.
     """
     path = Path(path)
-    _check_file_size(path)
     try:
+        _check_file_size(path)
         orientation = _header(path)[2]
-    except (UnidentifiedImageError, OSError):  # a header PIL cannot read: OpenCV decides, pixels as stored
-        orientation = 1
+    except OSError as error:  # PIL's own (no errno: an unreadable header) or the system's (permissions ...)
+        if error.errno is None:
+            raise ImageReadError(f"cannot decode image {path} (corrupt, truncated or not an image)") from None
+        raise ImageReadError(f"cannot read image {path}: {error.strerror}") from None
     try:
         buffer = np.fromfile(path, dtype=np.uint8)
         array = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None

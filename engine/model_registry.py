@@ -2,9 +2,8 @@
 ``list_models()``.
 
 Its floor lies between ``training/`` (the trainers read their own spec) and ``inference/`` /
-``weights/``, whose loaders, inference runs and graph wrappers the specs name. Adding a model: its
-network in ``net/``, its weight kinds and loader in ``engine/weights/``, its inference run and graph
-wrapper in ``engine/inference/``, its trainer in ``engine/training/``, and its spec here.
+``weights/``, whose loaders, inference runs and graph wrappers the specs name. What adding a model
+takes, file by file: README 'Architecture'.
 """
 from types import MappingProxyType
 

@@ -129,6 +129,26 @@ def test_workspace_deletes_a_session_with_its_uploads(monkeypatch, tmp_path):
     assert not workspace.root.exists()
 
 
+def test_workspace_keeps_shared_uploads_and_the_examples_for_live_sessions(monkeypatch, tmp_path):
+    """Gradio stores uploads by content: a photo two sessions uploaded goes with the last of them; the
+    examples' copies, which every session shows, never go with a session."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    workspace = AppWorkspace()
+    shared, example = workspace.root / "abc" / "photo.png", workspace.root / "def" / "1.png"
+    for path in (shared, example):
+        path.parent.mkdir()
+        path.write_bytes(b"x")
+    workspace.keep(example)
+    first, again = workspace.request_folder("a", [shared, example]), workspace.request_folder("a", [shared])
+    assert first != again and first.is_dir() and again.is_dir()
+    workspace.request_folder("b", [shared, example])
+    workspace.end_session("a")
+    assert shared.exists() and example.exists()
+    workspace.end_session("b")
+    assert not shared.exists() and example.exists()
+    workspace.close()
+
+
 def test_app_without_gradio_says_how_to_install(monkeypatch, capsys):
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")  # main sets it for Gradio; restored after the test
     real = importlib.util.find_spec

@@ -8,6 +8,7 @@ import sys
 import zlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -15,9 +16,9 @@ from PIL import Image, ImageOps
 
 import data.image_io as image_io
 import export as export_cli
-from engine.commands import train_command as train
 from data.image_io import ImageReadError, image_size, read_image_array, save_image
 from data.output_manifest import MANIFEST_NAME, read_output_manifest, write_output_manifest
+from engine.commands import train_command as train
 from engine.commands.eval_command import main as eval_main
 from engine.commands.measure_command import main as measure_main
 from engine.inference import folder_enhancement
@@ -643,6 +644,37 @@ def test_eval_and_train_unknown_device_is_one_line(torch_run, capsys):
     assert one_line(capsys.readouterr().err) == "error: --device foo: not a device name (use cpu, cuda or cuda:N)"
     assert train.main(["--lol_v1", "--data_root", str(root), "--device", "foo"]) == 2
     assert one_line(capsys.readouterr().err) == "error: --device foo: not a device name (use cpu, cuda or cuda:N)"
+    for device in ("mps", "meta"):  # names torch knows, types the project does not run on
+        assert eval_main(args + ["--output_dir", str(root / "out"), "--device", device]) == 2
+        assert one_line(capsys.readouterr().err) == f"error: --device {device}: only cpu and cuda devices are supported"
+
+
+def test_eval_with_a_bad_pixel_limit_or_tile_is_one_line(torch_run, capsys, monkeypatch):
+    root, args = torch_run
+    monkeypatch.setenv(image_io.PIXEL_LIMIT_VARIABLE, "abc")
+    assert eval_main(args + ["--output_dir", str(root / "out")]) == 2
+    assert one_line(capsys.readouterr().err).startswith(f"error: {image_io.PIXEL_LIMIT_VARIABLE}=abc is not a pixel")
+    monkeypatch.delenv(image_io.PIXEL_LIMIT_VARIABLE)
+    with pytest.raises(SystemExit):
+        eval_main(args + ["--output_dir", str(root / "out"), "--tile", "-5"])
+    assert "the tile size must be -1" in capsys.readouterr().err.splitlines()[-1]
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_files_whose_header_pil_cannot_read_are_not_decoded(tmp_path):
+    """A PNG whose IHDR is too short (PIL raises ValueError) and a PAM image named .png (OpenCV would decode it
+    by content, bypassing the header's pixel-limit check) are unreadable images, never a traceback."""
+    (tmp_path / "short_ihdr.png").write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", b"\x00\x00\x00\x10\x00")
+                                              + _png_chunk(b"IEND", b""))
+    ok, pam = cv2.imencode(".pam", np.zeros((20, 20, 3), np.uint8))
+    assert ok
+    (tmp_path / "pam.png").write_bytes(pam.tobytes())
+    for name in ("short_ihdr.png", "pam.png"):
+        with pytest.raises(ImageReadError, match=f"cannot decode image .*{name}"):
+            read_image_array(tmp_path / name)
 
 
 def test_a_corrupt_image_is_one_message_without_opencvs_own_lines(tmp_path, capfd):
@@ -867,6 +899,16 @@ def test_resume_writes_over_its_own_run_files_only(stub_trainers, tmp_path, caps
     (state.parent / "best.pth").write_bytes(b"the run's own best")
     assert train.main(_resume_args(pairs, state)) == 0  # its own best weights, in its own folder
     assert train.main(_resume_args(pairs, state, "--best_path", str(shipped), "--overwrite")) == 0
+
+
+def test_resume_of_an_earlier_versions_last_pth_keeps_the_guards(stub_trainers, tmp_path, capsys):
+    """Without a stored configuration, the folder of its last.pth and that folder's best weights are the run's."""
+    pairs = write_lol_pairs(tmp_path / "lol", train=1, val=1)
+    state = _earlier_run(tmp_path)
+    shipped = tmp_path / "shipped.pth"
+    shipped.write_bytes(b"shipped")
+    assert train.main(_resume_args(pairs, state, "--best_path", str(shipped))) == 2
+    assert "--best_path" in one_line(capsys.readouterr().err) and shipped.read_bytes() == b"shipped"
 
 
 @pytest.mark.parametrize("model", ["iclr", "zero_leinr"])

@@ -4,6 +4,7 @@ import errno
 import io
 import math
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,12 @@ import torch
 
 import data.atomic_file as atomic_file
 import data.image_io as image_io
-import engine.weights.weight_set as weight_set
 import engine.training.zero_leinr_trainer as trainer
-from engine.commands import train_command as train
+import engine.weights.weight_set as weight_set
 from data.atomic_file import atomic_save
 from data.image_io import save_image
 from data.output_manifest import read_output_manifest
+from engine.commands import train_command as train
 from engine.commands.eval_command import main as eval_main
 from engine.commands.measure_command import main as measure_main
 from engine.inference import folder_enhancement
@@ -35,13 +36,30 @@ QUIET = dict(log=lambda *_: None)
 # ---- atomic_save --------------------------------------------------------------------------------------------
 
 def test_atomic_save_removes_stale_temporaries_of_its_target(tmp_path):
+    """Temporaries of the target older than STALE_AFTER_SECONDS go; a newer one may be another process's write
+    of the same file, still going (two eval.py runs exporting one graph), and stays."""
     stale = [tmp_path / "last.pth.k3j_x9ab.tmp", tmp_path / "last.pth.00000000.tmp"]
-    kept = [tmp_path / "best.pth.k3j_x9ab.tmp", tmp_path / "last.pth.notes.tmp", tmp_path / "last.pth.k3j_x9ab.tmpx"]
+    kept = [tmp_path / "best.pth.k3j_x9ab.tmp", tmp_path / "last.pth.notes.tmp", tmp_path / "last.pth.k3j_x9ab.tmpx",
+            tmp_path / "last.pth.concurr.tmp"]
+    old = time.time() - atomic_file.STALE_AFTER_SECONDS - 60
     for path in stale + kept:
         path.write_bytes(b"x" * 100)
+        if path != kept[-1]:
+            os.utime(path, (old, old))
     atomic_save({"a": torch.ones(2)}, tmp_path / "last.pth")
     assert torch.equal(torch.load(tmp_path / "last.pth", weights_only=True)["a"], torch.ones(2))
     assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+
+
+def test_a_device_pipe_or_folder_at_the_target_is_never_replaced(tmp_path):
+    """A rename over /dev/null (as root) would replace the device: a special file is refused, kept as it is."""
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "folder").mkdir()
+    for name in ("pipe", "folder"):
+        with pytest.raises(OSError) as raised:
+            atomic_file.atomic_write_text(tmp_path / name, "text")
+        assert raised.value.filename == str(tmp_path / name)
+    assert (tmp_path / "pipe").is_fifo() and (tmp_path / "folder").is_dir()
 
 
 def test_interrupted_atomic_save_keeps_the_old_file_and_no_temporary(tmp_path, monkeypatch):

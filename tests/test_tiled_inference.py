@@ -150,6 +150,16 @@ def test_available_memory_is_read_from_the_system():
     assert 0 < inference_memory.available_memory() < 1 << 50
 
 
+def test_a_cgroup_limit_below_the_machines_memory_is_the_available_memory(tmp_path, monkeypatch):
+    """In a container MemAvailable is the host's; the cgroup's limit minus its use is what is left."""
+    monkeypatch.setattr(inference_memory, "CGROUP", tmp_path)
+    (tmp_path / "memory.max").write_text(f"{3 << 30}\n")
+    (tmp_path / "memory.current").write_text(f"{1 << 30}\n")
+    assert inference_memory.available_memory() == min(2 << 30, inference_memory._meminfo_available())
+    (tmp_path / "memory.max").write_text("max\n")
+    assert inference_memory.available_memory() == inference_memory._meminfo_available()
+
+
 @pytest.mark.parametrize("tile, overlap", [(0, 0), (1, 0), (16, -1), (16, 8), (16, 16), (16, 20)])
 def test_bad_tiling_arguments(tile, overlap):
     """Tiles of 1 pixel stopped the ONNX Runtime graph with a modulo by zero (eval.py --tile 1)."""

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.commands import train_command as train
 from data.image_io import read_image, save_image
+from engine.commands import train_command as train
 from engine.commands.eval_command import main as eval_main
 from engine.training.distributed import DistributedContext
 from engine.training.zero_leinr_trainer import ZeroLEINRTask, ZeroLEINRTrainConfig, ZeroLEINRStep, train_zero_leinr

@@ -111,7 +111,9 @@ def build_page(models: AppModels, workspace: AppWorkspace) -> gr.Blocks:
                      list(boxes.values()), show_progress="hidden")
 
         def use_example(event: gr.SelectData) -> list[str]:
-            return [event.value["image"]["path"]]
+            path = event.value["image"]["path"]  # Gradio's copy of the example, shown to every session
+            workspace.keep(Path(path))
+            return [path]
 
         examples.select(use_example, None, photos, show_progress="hidden")
 

@@ -83,14 +83,15 @@ def main(argv=None) -> int:
     os.environ["GRADIO_TEMP_DIR"] = str(workspace.root)  # read as Gradio loads: its uploads and cache go there too
     try:
         from ..app.app_page import serve
-        page = serve(models, workspace, args.host, args.port)
+        try:
+            page = serve(models, workspace, args.host, args.port)
+        except OSError:  # Gradio's message names its own settings, not the flags
+            print(f"error: cannot serve on {args.host}:{args.port}: the port is in use or the address is not one "
+                  f"of this computer's; choose another with --port or --host", file=sys.stderr)
+            return 2
         print(f"Serving on http://{args.host}:{args.port} (Ctrl-C stops the app)", flush=True)
         signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as Ctrl-C does: the workspace goes too
         page.block_thread()
-    except OSError:  # Gradio's message names its own settings, not the flags
-        print(f"error: cannot serve on {args.host}:{args.port}: the port is in use or the address is not one of "
-              f"this computer's; choose another with --port or --host", file=sys.stderr)
-        return 2
     finally:
         workspace.close()
     return 0

@@ -15,12 +15,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from data.image_io import ImageReadError, list_images, passed_over_summary, read_image, save_image
+from data.image_io import ImageReadError, list_images, passed_over_summary, pixel_limit, read_image, save_image
 from data.output_files import OutputFolderError, check_output_folder, output_stems, require_writable_folder
 from data.output_manifest import write_output_manifest
 from data.pairing import pair_key
 
-from ..device import DeviceError, resolve_device
+from ..device import resolve_device
 from ..exit_codes import EXIT_INTERRUPTED
 from ..model_spec import ModelSpec
 from ..performance import PerformanceOptions, apply_backend_flags
@@ -62,6 +62,8 @@ class FolderEnhancement:
     tile_overlap: int = 64
 
     def __post_init__(self):
+        if self.tile < -1:
+            raise ValueError("the tile size must be -1 (never tile), 0 (automatic) or a size")
         if self.tile_size > 0:
             check_tiling(self.tile_size, self.tile_overlap)
 
@@ -69,6 +71,11 @@ class FolderEnhancement:
     def tile_size(self) -> int:
         """The size of the tiles when tiling (``tile`` 0 means ``AUTO_TILE_SIZE``)."""
         return self.tile or AUTO_TILE_SIZE
+
+
+def _os_error(err: OSError) -> str:
+    """``<file>: <reason>`` of an error of the system (the reason alone when it names no file)."""
+    return f"{err.filename}: {err.strerror}" if err.filename else str(err.strerror or err)
 
 
 def _note(message: str) -> None:
@@ -148,6 +155,7 @@ def enhance_folder(job: FolderEnhancement) -> int:
     try:
         check_output_folder(job.output_dir, [job.input_dir] + ([job.gt_dir] if job.gt_dir else []),
                             ["grid"] if job.grid else [])
+        pixel_limit()  # a bad $LLIE_MAX_PIXELS: one line now, not at the first image
         device = resolve_device(job.device)
         candidates = backend_candidates(job.backend, device, job.faithful)
         images = list_images(job.input_dir)
@@ -164,15 +172,16 @@ def enhance_folder(job: FolderEnhancement) -> int:
     except BackendRequestError:
         raise  # a usage error: the command line reports it
     except (FileNotFoundError, ValueError) as err:
-        hint = "" if isinstance(err, (CheckpointError, OutputFolderError, DeviceError)) else \
-            " (weights: see README 'Weights' or pass --weights; datasets: see README 'Datasets')"
+        hint = " (weights: see README 'Weights' or pass --weights; datasets: see README 'Datasets')" \
+            if isinstance(err, FileNotFoundError) and not isinstance(err, (CheckpointError, OutputFolderError)) \
+            else ""
         print(f"error: {err}{hint}", file=sys.stderr)
         return 2
     except BackendUnavailable as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # e.g. a full disk
-        print(f"error: {err.filename}: {err.strerror or err}", file=sys.stderr)
+        print(f"error: {_os_error(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted before any image was enhanced", file=sys.stderr)
@@ -193,7 +202,11 @@ def enhance_folder(job: FolderEnhancement) -> int:
                 continue
             if is_bright(image) and enhancer.image_inputs is None:  # adaptive curves tone such photos down
                 bright.append(path.name)
-            outputs = enhance_image(enhancer, image, job.tile, job.tile_overlap)
+            try:
+                outputs = enhance_image(enhancer, image, job.tile, job.tile_overlap)
+            except OSError as err:  # e.g. OpenVINO's compiled blobs on a full disk
+                tqdm.write(f"error: {_os_error(err)}", file=sys.stderr)
+                return 2
             try:
                 for name, out in outputs.items():
                     file_name = f"{stems[path]}{suffixes[name]}.png"

@@ -139,7 +139,10 @@ class OpenVinoGraph:
             digest_path(stale).unlink(missing_ok=True)
         for blob in blobs[:self.MAX_SHAPES]:
             if not digest_path(blob).exists():  # written by this compile (the unverified ones are gone)
-                write_digest(blob)
+                try:
+                    write_digest(blob)
+                except OSError:  # a full disk: a blob without its digest is never used, so it goes too
+                    blob.unlink(missing_ok=True)
 
     def __call__(self, *inputs: np.ndarray) -> list:
         """The graph's outputs for its inputs, in the graph's order (the image first)."""

@@ -19,31 +19,54 @@ counts ``H·W``. A 2040x2040 ICLR image is estimated at 12.6 GB with PyTorch and
 measured 11 and 7.1).
 
 An image is tiled when the estimate exceeds the budget: ``MEMORY_FRACTION`` of the memory available
-now (``MemAvailable`` of ``/proc/meminfo``; the free memory of the CUDA device when CUDA is in use,
-with the CPU's numbers), or ``FALLBACK_BUDGET`` where neither can be read.
+now (``MemAvailable`` of ``/proc/meminfo``, or less where the process's cgroup limit leaves less; the
+free memory of the CUDA device when CUDA is in use, with the CPU's numbers), or ``FALLBACK_BUDGET`` where
+none can be read.
 """
+from pathlib import Path
+
 import torch
 
 from ..model_spec import ModelSpec
 from .enhancer import Enhancer
 
 MEMORY_FRACTION = 0.5  # of the available memory: room for the tiles' accumulators, the outputs, other programs
+MEMINFO = "/proc/meminfo"
+CGROUP = Path("/sys/fs/cgroup")  # the process's own cgroup, as a container sees it
 FALLBACK_BUDGET = 4 << 30  # bytes, where the available memory cannot be read (not Linux)
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available for new allocations: the free memory of the CUDA device when CUDA is in use
-    in this process, else ``MemAvailable`` of ``/proc/meminfo``; None where neither can be read."""
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        return torch.cuda.mem_get_info()[0]
+def _meminfo_available() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes, None where it cannot be read."""
     try:
-        with open("/proc/meminfo") as meminfo:
+        with open(MEMINFO) as meminfo:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def _cgroup_room() -> int | None:
+    """What this process's cgroup (v2) still lets it allocate, ``memory.max - memory.current`` in bytes; None
+    without a limit (``max``) or where the files cannot be read. Inside a container ``MemAvailable`` is the
+    host's, so a limit below it would end the process instead of tiling."""
+    try:
+        limit = (CGROUP / "memory.max").read_text().strip()
+        return None if limit == "max" else int(limit) - int((CGROUP / "memory.current").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available for new allocations: the free memory of the CUDA device when CUDA is in use
+    in this process, else the smaller of ``MemAvailable`` and the room the cgroup's limit leaves; None where
+    neither can be read."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.mem_get_info()[0]
+    known = [m for m in (_meminfo_available(), _cgroup_room()) if m is not None]
+    return min(known) if known else None
 
 
 def memory_budget() -> int:

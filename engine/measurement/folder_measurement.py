@@ -52,6 +52,8 @@ def csv_refusal(csv_path: Path, pred_dir: Path, gt_dir: Path) -> str | None:
                 return f"it lies inside the {role} folder {folder}"
     if csv_path.is_dir():
         return "it is a folder"
+    if csv_path.exists() and not csv_path.is_file():
+        return "it is not a regular file (a device, pipe or socket)"
     try:
         if csv_path.exists() and csv_path.stat().st_size and not is_metrics_csv(csv_path):
             return "it exists and is not a metrics CSV that measure.py wrote"

@@ -20,13 +20,17 @@ def check_run_outputs(cfg, overwrite: bool, scratch: str | Path | None = None,
     run's ``last.pth`` in ``cfg.run_dir`` or existing best weights (``cfg.best_weights_path()``).
 
     A resume (``cfg.resume``) continues the run that wrote its own: ``resumed`` is the configuration its
-    ``last.pth`` holds (None: one of an earlier version, which does not say), and only a ``run_dir`` or best
-    weights path other than that run's is checked. ``overwrite`` allows replacing them, and ``scratch`` (the
-    folder a recipe owns, ``recipes.SCRATCH_RECIPES``) those inside it alone."""
-    if overwrite or (cfg.resume and resumed is None):
+    ``last.pth`` holds (None: one of an earlier version, which does not say: then the folder of that
+    ``last.pth`` and its default best weights are the run's), and only a ``run_dir`` or best weights path
+    other than that run's is checked. ``overwrite`` allows replacing them, and ``scratch`` (the folder a
+    recipe owns, ``recipes.SCRATCH_RECIPES``) those inside it alone."""
+    if overwrite:
         return
-    own = replace(cfg, **{k: v for k, v in resumed.items() if k in ("run_dir", "best_path", "weights_dir")}) \
-        if cfg.resume else None
+    paths = ("run_dir", "best_path", "weights_dir")
+    if resumed is None:
+        resumed = {"run_dir": str(Path(cfg.resume).parent)} | {k: None for k in paths[1:]} if cfg.resume else None
+    own = replace(cfg, **{k: v for k, v in resumed.items() if k in paths and hasattr(cfg, k)}) if cfg.resume \
+        else None
 
     def replaceable(path: Path) -> bool:
         if own is not None and (_same_path(path, Path(own.run_dir) / TRAINING_STATE_FILE)
