@@ -29,6 +29,12 @@ def write_digest(path) -> None:
     atomic_write_text(digest_path(path), file_sha256(path))
 
 
+def delete_with_digest(path) -> None:
+    """Delete ``path`` and its sidecar (either may be missing already)."""
+    Path(path).unlink(missing_ok=True)
+    digest_path(path).unlink(missing_ok=True)
+
+
 def has_valid_digest(path) -> bool:
     """True when ``path`` and its sidecar can be read and the sidecar holds ``path``'s digest."""
     try:

@@ -26,7 +26,7 @@ from data.output_files import folder_write_error
 from ..cpu_threads import threads_may_spin
 from ..model_spec import ModelSpec
 from .enhancer import Enhancer
-from .file_digest import digest_path, has_valid_digest, write_digest
+from .file_digest import delete_with_digest, digest_path, has_valid_digest, write_digest
 from .onnx_cache import compiled_blob_dir
 from .onnx_export import MIN_EXPORT_SIDE
 
@@ -120,8 +120,7 @@ class OpenVinoGraph:
             return self.core.compile_model(self.model, "CPU", self.config)
         for blob in self.cache_dir.glob("*.blob"):
             if not has_valid_digest(blob):
-                blob.unlink(missing_ok=True)
-                digest_path(blob).unlink(missing_ok=True)
+                delete_with_digest(blob)
         try:
             compiled = self.core.compile_model(self.model, "CPU", self.config)
         except RuntimeError:
@@ -135,8 +134,7 @@ class OpenVinoGraph:
         does not count as new: at worst a shape is compiled again), each with its digest."""
         blobs = sorted(self.cache_dir.glob("*.blob"), key=lambda p: p.stat().st_mtime, reverse=True)
         for stale in blobs[self.MAX_SHAPES:]:
-            stale.unlink(missing_ok=True)
-            digest_path(stale).unlink(missing_ok=True)
+            delete_with_digest(stale)
         for blob in blobs[:self.MAX_SHAPES]:
             if not digest_path(blob).exists():  # written by this compile (the unverified ones are gone)
                 try:

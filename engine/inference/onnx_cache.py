@@ -36,7 +36,7 @@ from data.output_files import folder_write_error
 
 from ..model_spec import ModelSpec
 from . import onnx_export
-from .file_digest import digest_path, has_valid_digest, write_digest
+from .file_digest import delete_with_digest, has_valid_digest, write_digest
 
 CACHE_VARIABLE = "LLIE_ONNX_CACHE"
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,7 +147,6 @@ def prune_cache(model_name: str) -> list[Path]:
     graphs = sorted((p for p in onnx_cache_dir().glob(f"{model_name}-*.onnx") if pattern.fullmatch(p.name)),
                     key=lambda p: p.stat().st_mtime, reverse=True)
     for stale in graphs[KEEP_PER_MODEL:]:
-        stale.unlink(missing_ok=True)
-        digest_path(stale).unlink(missing_ok=True)
+        delete_with_digest(stale)
         shutil.rmtree(compiled_blob_dir(stale), ignore_errors=True)
     return graphs[KEEP_PER_MODEL:]
