@@ -45,7 +45,8 @@ class PerformanceOptions:
       (changes results at the 1e-3 level; fp16 training needs ``grad_scaler``).
     - ``compile``: wrap the model in ``torch.compile`` (long first call, recompiles per input shape).
     - ``cudnn_benchmark``: ``torch.backends.cudnn.benchmark`` (CUDA only; autotunes per shape).
-    - ``tf32``: allow TF32 matmuls/convs on CUDA.
+    - ``tf32``: allow TF32 matmuls and cuDNN convolutions on CUDA; off, both compute in full fp32
+      (``apply_backend_flags`` also turns off the TF32 convolutions PyTorch allows by default).
     - ``inference_mode``: run inference under ``torch.inference_mode`` instead of ``no_grad``.
     - ``fused_mafm``: ICLR's MAFM modules in their fused form (``net.mafm.set_fused_mafm``: the same
       function up to fp32 rounding, ~1e-6, with half the pixel-attention work; training too).
@@ -78,8 +79,9 @@ class PerformanceOptions:
         bf16 moves outputs by ~1e-4 on average (rare single pixels more, at hue-sector edges
         of the inverse HVI transform); pass ``.replace(amp_dtype=None)`` for fp32-exact output.
         CUDA (not measured here, no GPU was available): channels_last + bf16 autocast +
-        cudnn.benchmark + TF32 + inference_mode. ``compile`` stays off on both: on the 2-core CPU
-        the first call took minutes per input shape; opt in with ``.replace(compile=True)``.
+        cudnn.benchmark + TF32 (matmuls and convolutions; ``faithful()`` keeps both in full fp32) +
+        inference_mode. ``compile`` stays off on both: on the 2-core CPU the first call took minutes per
+        input shape; opt in with ``.replace(compile=True)``.
         """
         if torch.device(device).type == "cuda":
             return cls(channels_last=True, amp_dtype="bf16", cudnn_benchmark=True, tf32=True,
@@ -154,9 +156,15 @@ def grad_scaler(opts: PerformanceOptions, device) -> torch.amp.GradScaler:
 def apply_backend_flags(opts: PerformanceOptions) -> dict:
     """Set the global backend flags for ``opts``; returns the previous values (for restoring).
 
-    Sets ``cudnn.benchmark`` and TF32 matmuls from the options (``tf32`` also allows TF32 cuDNN
-    convolutions, which PyTorch allows by default anyway) and always switches autograd anomaly
-    detection off (it slows every backward pass several-fold).
+    Sets ``cudnn.benchmark`` from the options, and both TF32 flags (cuBLAS matmuls and cuDNN convolutions)
+    from ``tf32``: PyTorch allows TF32 cuDNN convolutions by default, which would round the faithful fp32
+    path's convolution inputs to 10-bit mantissas on an Ampere or later GPU. Always switches autograd
+    anomaly detection off (it slows every backward pass several-fold).
+
+    The flags are the ``allow_tf32`` booleans, not the ``fp32_precision`` strings of torch >= 2.9: these set
+    both (torch 2.11 and 2.14 accept them silently; the deprecation warning of torch 2.9.0 was dropped), whereas
+    a state set through the strings makes torch raise when code reads the booleans ("a mix of the legacy
+    and new APIs").
     """
     previous = {
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
@@ -166,8 +174,7 @@ def apply_backend_flags(opts: PerformanceOptions) -> dict:
     }
     torch.backends.cudnn.benchmark = opts.cudnn_benchmark
     torch.backends.cuda.matmul.allow_tf32 = opts.tf32
-    if opts.tf32:  # cuDNN convolutions already allow TF32 by PyTorch's default; left as found otherwise
-        torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = opts.tf32
     torch.autograd.set_detect_anomaly(False)
     return previous
 
@@ -178,3 +185,13 @@ def restore_backend_flags(previous: dict) -> None:
     torch.backends.cuda.matmul.allow_tf32 = previous["tf32_matmul"]
     torch.backends.cudnn.allow_tf32 = previous["tf32_cudnn"]
     torch.autograd.set_detect_anomaly(previous["anomaly"])
+
+
+@contextlib.contextmanager
+def backend_flags(opts: PerformanceOptions):
+    """``apply_backend_flags(opts)`` inside the block, the previous flags restored after it."""
+    previous = apply_backend_flags(opts)
+    try:
+        yield
+    finally:
+        restore_backend_flags(previous)

@@ -6,19 +6,14 @@ couples the samples of a batch (mean and std over it), so the comparison sets ``
 every other term is a batch mean, which DDP's gradient averaging reproduces. The one-process
 reference runs in this process (``train.main``, one thread), sparing a Python and torch start-up.
 """
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from engine.commands import train_command as train
+from tests.torchrun_training import ROOT, run_torchrun
 
 pytestmark = pytest.mark.slow  # each test starts torchrun
 
-ROOT = Path(__file__).resolve().parents[1]
 ICLR_ARGS = ["--lol_v1", "--data_root", str(ROOT / "demo"), "--batch_size", "4", "--cropSize", "32", "--nEpochs", "2",
              "--max_iters_per_epoch", "1", "--P_weight", "0", "--CCL_weight", "0", "--device", "cpu", "--no_lpips"]
 
@@ -34,19 +29,9 @@ def _run_in_process(args, tmp, capsys):
     return torch.load(tmp / "last.pth", weights_only=False), capsys.readouterr().out
 
 
-def _run_torchrun(args, tmp, nproc):
-    """``train.py args`` under torchrun with ``nproc`` processes of one thread each."""
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = launcher + ["train.py", *args, "--run_dir", str(tmp)]
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return torch.load(tmp / "last.pth", weights_only=False), done.stdout
-
-
 def test_iclr_two_processes_equal_one(tmp_path, capsys):
     one, _ = _run_in_process(ICLR_ARGS + ["--best_path", str(tmp_path / "b1.pth")], tmp_path / "one", capsys)
-    two, out = _run_torchrun(ICLR_ARGS + ["--best_path", str(tmp_path / "b2.pth")], tmp_path / "two", 2)
+    two, out = run_torchrun(ICLR_ARGS + ["--best_path", str(tmp_path / "b2.pth")], tmp_path / "two", 2)
     assert "x2" in out and out.count("done:") == 1  # rank 0 alone reports
     for key, value in one["model"].items():
         torch.testing.assert_close(two["model"][key], value, rtol=0, atol=1e-6)
@@ -62,7 +47,7 @@ def test_zero_leinr_runs_on_two_processes(tmp_path):
     args = ["--train_dirs", "demo/LOLdataset/our485/low", "--num_epochs", "1", "--train_batch_size", "4",
             "--patch_size", "64", "--max_iters_per_epoch", "1", "--threads", "0", "--device", "cpu",
             "--weights_dir", str(tmp_path / "w")]
-    state, out = _run_torchrun(args, tmp_path / "run", 2)
+    state, out = run_torchrun(args, tmp_path / "run", 2)
     assert state["epoch"] == 0 and state["counter"] == 2 and "x2" in out
     assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["Model_denoise.pth", "Model_enh_b1.pth",
                                                                    "Model_enh_b2.pth", "manifest.json"]

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from loss import CCL, EdgeLoss, SSIMLoss
 from net import ICLR, HVITransform
 from net.mafm import set_fused_mafm
-from tests.reference_fill import deterministic_fill_
+from tests.reference_fill import ICLR_REFERENCE_OUTPUTS, deterministic_fill_
 
 TOL = dict(rtol=1e-4, atol=1e-5)
 
@@ -50,12 +50,7 @@ def test_state_dict_names_shapes_and_count(ref):
     assert sum(p.numel() for p in ICLR().parameters()) == int(ref["model/num_params"]) == 4_474_672
 
 
-@pytest.mark.parametrize("key, inp, switches", [
-    ("model/64x64/output", "model/64x64/input", {}),
-    ("model/64x64/output_saturation1.3", "model/64x64/input", {"saturation_gain": 1.3}),
-    ("model/64x64/output_scale0.84", "model/64x64/input", {"alpha": 0.84}),
-    ("model/2x48x80/output", "model/2x48x80/input", {}),
-])
+@pytest.mark.parametrize("key, inp, switches", ICLR_REFERENCE_OUTPUTS)
 def test_model_outputs(ref, model, key, inp, switches):
     with torch.no_grad():
         torch.testing.assert_close(model(ref[inp], **switches), ref[key], **TOL)

@@ -126,6 +126,22 @@ def test_apply_backend_flags_turns_anomaly_detection_off_and_restores():
         torch.backends.cudnn.benchmark = before
 
 
+def test_faithful_flags_turn_off_the_tf32_convolutions_pytorch_allows_by_default():
+    """The faithful fp32 path on CUDA computes convolutions and matmuls in full fp32; ``tf32`` allows both
+    (the flags can be read and set without a GPU)."""
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True  # PyTorch's default
+    try:
+        previous = apply_backend_flags(PerformanceOptions.faithful())
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        apply_backend_flags(PerformanceOptions.fast("cuda", ICLR_SPEC))
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+        restore_backend_flags(previous)
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32 == before[1]
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
 @pytest.mark.slow
 def test_bench_runs_end_to_end(tmp_path, capsys):
     from benchmarks import bench
@@ -146,3 +162,52 @@ def test_bench_runs_end_to_end(tmp_path, capsys):
     assert "abs diff to baseline" in report and "> 1/255" in report
     assert "Measured peak: " in report and "AVX2 " in report and "AVX512-BF16 " in report
     assert report.count("inference paths at 48x40") == 2 and report.count("| PyTorch fp32 eager (faithful) |") == 2
+
+
+def test_bench_paths_report_dry_runs_on_the_cpu(capsys):
+    """The CUDA report's code runs on the CPU as a dry run through ``bench.main``: ceilings, every uncompiled path
+    (TF32 a no-op there), the training step, floors, the targets and a profile."""
+    from benchmarks import bench
+
+    report = bench.main(["--device", "cpu", "--models", "iclr", "--paths", "tf32", "bf16_cl", "--sizes", "32x32",
+                         "--train_crop", "32", "--train_batch", "1", "--repeats", "1", "--warmup", "0", "--profile"])
+    assert "Ceilings measured in this run" in report and "bf16 " in report and "CPU dry run" in report
+    tables = {"#### ICLR inference at 32x32": ("fp32", "tf32", "bf16_cl"),
+              "#### ICLR training step, batch 1, 32x32": ("fp32", "bf16_cl")}
+    for title, paths in tables.items():
+        lines = report[report.index(title):].splitlines()
+        header = lines[2]
+        assert header.startswith("| path | ms/") and "| images/s | speed-up vs fp32 | floor ms | time / floor |" in header
+        rows = lines[4:4 + len(paths)]
+        assert [row.split(" (")[0] for row in rows] == [f"| {path}" for path in paths]
+        assert all(row.count("|") == header.count("|") and "failed" not in row for row in rows)
+        assert "| 1.00x |" in rows[0]
+    assert "8-bit values within 1 level of fp32 | max abs diff to fp32 |" in report
+    assert "| 100.000% | 0 |" in report  # fp32 against itself
+    targets = report[report.index("### Targets"):]
+    assert "| ICLR inference at 1920x1080: >= 30 images/s" in targets and "| not measured |" in targets
+    training = next(line for line in targets.splitlines() if line.startswith("| ICLR training step: >= 3x"))
+    assert "bf16_cl" in training and ("| met (" in training or "| **missed**" in training)
+    assert "#### Profile: ICLR training step, bf16_cl" in targets and "self_cpu_time_total" in targets
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_bench_measure_reports_a_failing_path_and_goes_on():
+    from benchmarks import bench
+
+    def broken():
+        raise RuntimeError("no kernel image\nsecond line")
+    failures = {}
+    res = bench.measure({"fp32": lambda: torch.ones(2), "broken": broken}, CPU, 2, 1, bench.PeakMemory(CPU), failures)
+    assert failures == {"broken": "RuntimeError: no kernel image"} and list(res) == ["fp32"]
+    assert len(res["fp32"]["times"]) == 2
+    with pytest.raises(RuntimeError):  # without a failures dict, errors propagate as before
+        bench.measure({"broken": broken}, CPU, 1, 0, bench.PeakMemory(CPU))
+
+
+def test_bench_paths_report_refuses_the_cpu_reports_compile_switch(capsys):
+    from benchmarks import bench
+
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--device", "cpu", "--paths", "fp32", "--compile"])
+    assert exit_info.value.code == 2 and "--paths compile compile_cg" in capsys.readouterr().err

@@ -15,8 +15,8 @@ from net.dce_net import DCENet
 from net.n2n_unet import N2NUNet
 from net.padding import reflect_pad_bottom_right
 from net.rgb_fusion import magnitude_direction_fusion
-from net.zero_leinr import RELEASED_WEIGHT_FILES, ZeroLEINR, padded_size, quantize_uint8
-from tests.reference_fill import deterministic_fill_
+from net.zero_leinr import RELEASED_WEIGHT_FILES, padded_size, quantize_uint8
+from tests.reference_fill import reference_network
 
 TOL = dict(rtol=1e-4, atol=1e-5)
 
@@ -32,11 +32,7 @@ def ref(data_dir):
 
 @pytest.fixture(scope="module")
 def model():
-    m = ZeroLEINR()
-    deterministic_fill_(m.enhancer_b1, "")
-    deterministic_fill_(m.enhancer_b2, "b2.")
-    deterministic_fill_(m.denoiser, "")
-    return m.eval()
+    return reference_network("zero_leinr")
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from data.pairing import pair_folders
 from ..inference.enhancer import torch_enhancer
 from ..measurement.metrics import measure_pairs
 from ..model_registry import ICLR_SPEC, ZERO_LEINR_SPEC
+from ..performance import PerformanceOptions, apply_backend_flags
 
 DEMO_PAIRS = Path("demo/LOLdataset/eval15")
 
@@ -31,6 +32,7 @@ def run_showcase(adaptive_strength: bool, pairs_dir: Path = DEMO_PAIRS, output_d
     ``<output_dir>/{iclr,zero_leinr}/<name>.png`` and ``<output_dir>/grid/<name>.png`` (input | ICLR |
     Zero-LEINR | ground truth), and print PSNR/SSIM of the input and of both models."""
     pairs = pair_folders(pairs_dir / "low", pairs_dir / "high")
+    apply_backend_flags(PerformanceOptions.faithful())  # full fp32 on CUDA too (no TF32 convolutions)
     lol = PRESETS["lol_v1"]
     iclr, zero_leinr = ICLR_SPEC, ZERO_LEINR_SPEC
     zero_leinr_label = f"{zero_leinr.label} ({zero_leinr.outputs.main})"

@@ -183,6 +183,8 @@ def main(argv=None) -> int:
         if ctx.is_main:
             tqdm.write(message, file=sys.stdout)
 
+    if ctx.enabled:
+        say(f"process group: {ctx.backend}, {ctx.world_size} process(es)")
     state_path = None
     previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -13,14 +13,16 @@ from ..device import resolve_device
 
 @dataclass(frozen=True)
 class DistributedContext:
-    """Where this process stands: ``rank`` of ``world_size`` processes, and its ``device``.
+    """Where this process stands: ``rank`` of ``world_size`` processes, its ``device``, and the ``backend``
+    (``nccl`` or ``gloo``) of the process group it joined under ``torchrun``.
 
-    ``world_size == 1`` (a plain ``python train.py``) needs no process group; every helper
-    below then does nothing.
+    A plain ``python train.py`` (``backend`` None) needs no process group; every helper below then
+    does nothing.
     """
     rank: int
     world_size: int
     device: torch.device
+    backend: str | None = None
 
     @classmethod
     def single_process(cls, device: str | torch.device) -> "DistributedContext":
@@ -29,7 +31,8 @@ class DistributedContext:
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        """Whether this process is in a process group (under ``torchrun``, also with one process)."""
+        return self.backend is not None
 
     @property
     def is_main(self) -> bool:
@@ -71,18 +74,18 @@ class DistributedContext:
 def init_distributed(device: str | None = None) -> DistributedContext:
     """Join the process group that ``torchrun`` describes (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``).
 
-    CUDA processes use NCCL and the GPU ``cuda:<LOCAL_RANK>``; CPU processes use gloo. Without
-    ``torchrun`` (``WORLD_SIZE`` unset or 1) the context is single-process on ``device``
-    (default: CUDA when available).
+    CUDA processes use NCCL and the GPU ``cuda:<LOCAL_RANK>``; CPU processes use gloo; also one process
+    (``--nproc_per_node 1``) joins its group, so that it runs the distributed path it was launched for.
+    Without ``torchrun`` the context is single-process on ``device`` (default: CUDA when available).
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
+    if not dist.is_torchelastic_launched():
         return DistributedContext(0, 1, resolve_device(device))
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    world_size, rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     chosen = resolve_device(device)
     if chosen.type == "cuda":
         chosen = torch.device("cuda", local_rank)
         torch.cuda.set_device(chosen)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", rank=rank, world_size=world_size)
-    return DistributedContext(rank, world_size, chosen)
+    return DistributedContext(rank, world_size, chosen, str(dist.get_backend()))
