@@ -1,13 +1,17 @@
 """Atomic file writes: a temporary file beside the target, renamed over it, so a crash or a full disk never
 leaves a torn file (the previous one stays whole), and a link already at the target's name is replaced,
-never written through. Every file the project writes goes through ``atomic_write``."""
+never written through. Every file the project writes goes through ``atomic_write``. Ctrl-C and SIGTERM wait for
+a write to end (in the main thread), so that an interrupted run stops between writes, not inside one."""
+import contextlib
 import glob
 import os
 import re
+import signal
 import stat
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -76,10 +80,33 @@ def _umask() -> int:
     return mask
 
 
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM received in the block act when it ends, as they would have acted then (their handlers
+    restored, the signals raised again): a ``KeyboardInterrupt`` inside ``torch.save`` would cut the file short and
+    surface as its "unexpected pos" error, read as a full disk. A no-op outside the main thread, where Python
+    cannot set handlers, and for a signal whose handler Python did not install."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received, previous = [], {}
+    for number in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(number) is not None:
+            previous[number] = signal.signal(number, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(received):
+            signal.raise_signal(number)
+
+
 def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, flush it to disk, then rename it over
     ``path`` (creating parent folders). Temporaries of ``path`` left by interrupted earlier writes are
-    deleted first; this write's own is deleted if it fails or is interrupted. An ``OSError`` of the
+    deleted first; this write's own is deleted if it fails. Ctrl-C and SIGTERM wait for the write to end
+    (``_signals_deferred``). An ``OSError`` of the
     system (a full disk: ``errno.ENOSPC``) is raised again, as the same subclass, naming ``path`` instead
     of the temporary. A folder, device, pipe or socket at ``path`` is refused (``OSError`` naming it)."""
     path = Path(path)
@@ -88,13 +115,14 @@ def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
     remove_stale_temporaries(path)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fchmod(f.fileno(), 0o666 & ~_umask())  # as open() would create it; mkstemp makes it 0600
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with _signals_deferred():
+            fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fchmod(f.fileno(), 0o666 & ~_umask())  # as open() would create it; mkstemp makes it 0600
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     except BaseException as error:
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)

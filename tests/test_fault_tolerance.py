@@ -4,6 +4,7 @@ import errno
 import io
 import math
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -60,6 +61,29 @@ def test_a_device_pipe_or_folder_at_the_target_is_never_replaced(tmp_path):
             atomic_file.atomic_write_text(tmp_path / name, "text")
         assert raised.value.filename == str(tmp_path / name)
     assert (tmp_path / "pipe").is_fifo() and (tmp_path / "folder").is_dir()
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_during_a_checkpoint_write_acts_after_it(tmp_path, number):
+    """A signal inside torch.save cut the file short, reported as a full disk: it now waits for the write, which
+    completes, and then acts as it would have (train.py's handlers turn both into KeyboardInterrupt)."""
+    state = {"a": torch.arange(1000.0)}
+
+    def interrupting_save(f):
+        os.kill(os.getpid(), number)
+        time.sleep(0.05)  # a handler would run here
+        torch.save(state, f)
+
+    # train.py's handlers (SIGINT's is Python's default, unless the process was started ignoring it, as `cmd &` is)
+    previous = {n: signal.signal(n, signal.default_int_handler) for n in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            atomic_file.atomic_write(tmp_path / "last.pth", interrupting_save)
+        assert signal.getsignal(signal.SIGINT) is signal.getsignal(signal.SIGTERM) is signal.default_int_handler
+    finally:
+        for n, handler in previous.items():
+            signal.signal(n, handler)
+    assert torch.equal(torch.load(tmp_path / "last.pth", weights_only=True)["a"], state["a"])
 
 
 def test_interrupted_atomic_save_keeps_the_old_file_and_no_temporary(tmp_path, monkeypatch):

@@ -2,6 +2,8 @@
 wrote, Ctrl-C and SIGTERM, resource warnings, and starting from given weights (--init_weights)."""
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -185,6 +187,30 @@ def test_sigterm_stops_like_ctrl_c_and_the_handler_is_restored(monkeypatch, pair
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert capsys.readouterr().err == "interrupted before any training state was written\n"
+
+
+@pytest.mark.slow  # starts train.py with two loader processes
+def test_sigterm_to_the_process_group_stops_with_one_line(pairs, tmp_path):
+    """``timeout``, Slurm's ``scancel`` and ``kill -TERM -PGID`` signal the DataLoader workers too: the run still
+    stops with its one line (a worker killed by the signal was reported with a traceback)."""
+    run = tmp_path / "run"
+    command = [sys.executable, "train.py", *_iclr_args(pairs, tmp_path, "--batch_size", "1", "--cropSize", "32",
+                                                       "--nEpochs", "1000", "--P_weight", "0", "--threads", "2",
+                                                       "--save_every_iters", "1")]
+    process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "last.pth").exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGTERM)
+        err = process.communicate(timeout=60)[1]
+    finally:
+        process.kill()
+    assert process.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == (f"interrupted: the last good state is {run / 'last.pth'} "
+                                            f"(continue with --resume {run / 'last.pth'})")
+    assert "Traceback" not in err
 
 
 def test_gpu_sized_recipe_on_cpu_is_announced(captured, pairs, tmp_path, capsys):

@@ -1,4 +1,6 @@
 """Where a training run stands inside an epoch, so a checkpoint can be taken (and resumed) mid-epoch."""
+import os
+import signal
 from dataclasses import asdict, dataclass
 
 from torch.utils.data import DataLoader, Sampler
@@ -51,6 +53,15 @@ class _EpochKeys(Sampler):
         return len(self.keys)
 
 
+def _exit_quietly_on_sigterm(worker_id: int) -> None:
+    """A DataLoader worker that receives SIGTERM exits at once with success. A signal to the whole process group
+    (``timeout``, Slurm's ``scancel``, ``kill -TERM -PGID``) then stops the run through the main process's handler
+    alone, which writes its one line; a worker killed by the signal was reported by the main process with a
+    traceback (torch's workers exit quietly only for their parent's SIGTERM). Still ending on SIGTERM, the workers
+    never outlive the process that started them (it sends SIGTERM to its children at exit)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+
+
 class EpochBatches:
     """One DataLoader for the whole run (its workers persist across epochs), re-aimed at each epoch.
 
@@ -66,7 +77,8 @@ class EpochBatches:
         self.sampler, self.batch_size, self.max_iters = sampler, batch_size, max_iters
         self._keys = _EpochKeys()
         self.loader = DataLoader(dataset, batch_size=batch_size, sampler=self._keys, num_workers=workers,
-                                 pin_memory=pin_memory, persistent_workers=workers > 0)
+                                 pin_memory=pin_memory, persistent_workers=workers > 0,
+                                 worker_init_fn=_exit_quietly_on_sigterm if workers else None)
 
     def epoch(self, epoch: int, progress: EpochProgress, desc: str, show: bool = True) -> tqdm:
         """The batches of ``epoch`` after the ``progress.iteration`` already done, behind a tqdm bar;
