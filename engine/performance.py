@@ -77,7 +77,8 @@ class PerformanceOptions:
         fused MAFM + inference_mode, plus bf16 autocast only where oneDNN has native bf16
         (AVX512-BF16/AMX; emulated bf16 is slower).
         bf16 moves outputs by ~1e-4 on average (rare single pixels more, at hue-sector edges
-        of the inverse HVI transform); pass ``.replace(amp_dtype=None)`` for fp32-exact output.
+        of the inverse HVI transform); pass ``.replace(amp_dtype=None)`` for fp32-exact output. Training on the
+        CPU drops the bf16 (``engine.commands.run_options.CPU_BF16_TRAINING_NOTE``: wrong oneDNN gradients).
         CUDA (not measured here, no GPU was available): channels_last + bf16 autocast +
         cudnn.benchmark + TF32 (matmuls and convolutions; ``faithful()`` keeps both in full fp32) +
         inference_mode. ``compile`` stays off on both: on the 2-core CPU the first call took minutes per

@@ -1,5 +1,5 @@
-"""train.py's command line: recipes layered under flags, bad values, never replacing what another run
-wrote, Ctrl-C and SIGTERM, resource warnings, and starting from given weights (--init_weights)."""
+"""train.py's command line: recipes layered under flags, bad values, fp32 training on the CPU, never replacing what
+another run wrote, Ctrl-C and SIGTERM, resource warnings, and starting from given weights (--init_weights)."""
 import os
 import signal
 import subprocess
@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine import performance
 from engine.commands import train_command as train
-from engine.commands.run_options import RunOptions
+from engine.commands.run_options import CPU_BF16_TRAINING_NOTE, RunOptions
 from engine.performance import PerformanceOptions
 from engine.training import iclr_trainer, zero_leinr_trainer
 from engine.training.iclr_trainer import ICLRStep, ICLRTrainConfig, train_iclr
@@ -21,6 +22,7 @@ from engine.weights.checkpoint import save_zero_leinr_weights
 from loss import ICLRObjective
 from net import ICLR, ZeroLEINR
 from tests.conftest import write_lol_pairs
+from tests.mfem_gradients import gradients_off_fp32
 
 QUIET = dict(log=lambda *_: None)
 
@@ -84,6 +86,25 @@ def test_what_is_not_configuration_goes_into_the_run_options():
     opts = options.performance(torch.device("cpu"))
     assert opts.channels_last and opts.amp_dtype is None and not opts.inference_mode
     assert RunOptions("iclr", "released").performance(torch.device("cpu")) == PerformanceOptions.faithful()
+
+
+def test_cpu_training_stays_fp32_unless_bf16_is_asked(monkeypatch, captured, pairs, tmp_path, capsys):
+    """On a CPU with native bf16, --perf fast trains in fp32; --amp bf16 trains in bf16 with a note; CUDA keeps bf16."""
+    monkeypatch.setattr(performance, "cpu_has_native_bf16", lambda: True)
+    assert train.main(_iclr_args(pairs, tmp_path / "fast", "--perf", "fast")) == 0
+    assert captured["cfg"].performance.channels_last and captured["cfg"].performance.amp_dtype is None
+    assert CPU_BF16_TRAINING_NOTE not in capsys.readouterr().out
+    assert train.main(_iclr_args(pairs, tmp_path / "bf16", "--perf", "fast", "--amp", "bf16")) == 0
+    assert captured["cfg"].performance.amp_dtype == "bf16"
+    assert CPU_BF16_TRAINING_NOTE in capsys.readouterr().out.splitlines()
+    assert RunOptions("iclr", "released", amp="bf16").performance_note(torch.device("cpu")) is None  # NCHW: right
+    assert RunOptions("iclr", "released", perf="fast").performance(torch.device("cuda")).amp_dtype == "bf16"
+
+
+def test_cpu_training_gives_the_dilated_depthwise_convolutions_their_fp32_gradients():
+    """The MFEM of a 64-pixel crop's first level (36 channels, 32x32) in the CPU fast path, tensor by tensor."""
+    cpu = torch.device("cpu")
+    assert gradients_off_fp32(RunOptions("iclr", "released", perf="fast").performance(cpu), cpu) == []
 
 
 def test_train_demo_reports_an_enhancement_that_failed(monkeypatch, tmp_path, capsys):

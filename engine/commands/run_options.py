@@ -8,6 +8,13 @@ from data.options import DEFAULT_DATA_ROOT, DatasetPreset, dataset_preset
 from ..model_registry import get_model
 from ..performance import PerformanceOptions
 
+# oneDNN's bf16 weight gradients of channels_last depthwise convolutions with dilation > 1 on feature maps 29 or more
+# pixels wide are wrong (off by ~70%, at times ~1e30: torch 2.11 and 2.14.1 on AVX-512; ICLR's MFEM blocks), and bf16
+# made the CPU training step only ~5% faster: CPU training stays fp32 unless ``--amp`` asks otherwise.
+CPU_BF16_TRAINING_NOTE = ("note: --amp bf16 under --perf fast on the CPU: oneDNN's bf16 weight gradients of dilated "
+                          "depthwise convolutions (ICLR's MFEM blocks) are wrong there; --amp off trains in fp32 "
+                          "(docs/performance.md)")
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -50,10 +57,21 @@ class RunOptions:
 
     def performance(self, device: torch.device) -> PerformanceOptions:
         """The training speed switches on ``device``: ``perf`` (auto: fast on CUDA, faithful elsewhere) with
-        ``amp`` ("off": fp32) and ``compile`` over it; never inference mode."""
+        ``amp`` ("off": fp32) and ``compile`` over it; never inference mode. On the CPU the fast path trains in
+        fp32 unless ``amp`` asks for autocast (``CPU_BF16_TRAINING_NOTE``)."""
         fast = self.perf == "fast" or (self.perf == "auto" and device.type == "cuda")
         opts = PerformanceOptions.fast(device, get_model(self.model)) if fast else PerformanceOptions.faithful()
         opts = opts.replace(inference_mode=False, compile=self.compile)
+        if device.type == "cpu":
+            opts = opts.replace(amp_dtype=None)
         if self.amp:
             opts = opts.replace(amp_dtype=None if self.amp == "off" else self.amp)
         return opts
+
+    def performance_note(self, device: torch.device) -> str | None:
+        """``CPU_BF16_TRAINING_NOTE`` where ``performance(device)`` trains on the CPU in bf16 with channels_last
+        (``--perf fast --amp bf16``), else None."""
+        opts = self.performance(device)
+        if device.type == "cpu" and opts.amp_dtype == "bf16" and opts.channels_last:
+            return CPU_BF16_TRAINING_NOTE
+        return None

@@ -198,6 +198,8 @@ def main(argv=None) -> int:
                 say(note)
         if warning := gpu_sized_warning(cfg, entry, ctx.device):
             say(warning)
+        if note := options.performance_note(ctx.device):
+            say(note)
         _announce(cfg, model, recipe, ctx, say)
         result = entry.run(cfg, options, ctx, say)
         return _enhance_test_folder(entry, options, result, ctx.device) if ctx.is_main else 0
