@@ -197,8 +197,8 @@ def measure(fns: dict, device: torch.device, repeats: int, warmup: int, memory: 
 
     ``fns`` maps a configuration name to a no-argument callable returning a tensor or named tensors
     (an ``Enhancer``'s outputs); ``out`` keeps them as a tuple. ``failures`` (None: errors propagate)
-    receives ``name: one-line error`` of each configuration whose check call or warm-up raised; those are
-    left out of the result. ``seconds`` (None: no cap) caps the timed calls: fewer repeats (at least
+    receives ``name: one-line error`` of each configuration whose check call, warm-up or timed call raised; those
+    are left out of the result. ``seconds`` (None: no cap) caps the timed calls: fewer repeats (at least
     ``MIN_REPEATS``) when one round of the last warm-up (else of the check calls) says they would take longer.
     """
     fns, res = dict(fns), {name: {"times": []} for name in fns}
@@ -237,13 +237,18 @@ def measure(fns: dict, device: torch.device, repeats: int, warmup: int, memory: 
         round_s = time.perf_counter() - t0
     if seconds is not None and round_s > 0:
         repeats = min(repeats, max(MIN_REPEATS, int(seconds / round_s)))
-    names = list(fns)
     for r in range(repeats):
-        for name in (names if r % 2 == 0 else names[::-1]):
+        for name in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
             _sync(device)
             t0 = time.perf_counter()
-            fns[name]()
-            _sync(device)
+            try:
+                fns[name]()
+                _sync(device)
+            except Exception as error:  # as above (a later call can still run out of memory)
+                if failures is None:
+                    raise
+                drop(name, error)
+                continue
             res[name]["times"].append(time.perf_counter() - t0)
     return res
 
@@ -817,33 +822,34 @@ class Targets:
 
 
 def bench_model_paths(name: str, args, device: torch.device, ceilings: Ceilings, memory: PeakMemory, log,
-                      targets: Targets) -> list:
-    """Markdown lines of one model's paths tables: its training step, then inference at each size."""
+                      targets: Targets, emit) -> None:
+    """One model's paths tables, each handed to ``emit`` (a list of Markdown lines) as soon as it is measured: its
+    training step, then inference at each size, the sizes with the compile paths last (a run cut short keeps
+    the rest)."""
     t_start = time.perf_counter()
     spec = get_model(name)
     reference = _build(spec).to(device).eval()
     faithful = PerformanceOptions.faithful()
     with backend_flags(faithful):
         identical = faithful_is_plain(reference, path_model(reference, "fp32", faithful), device, args.sizes[0])
-    lines = []
-    if not args.quick:
-        lines += training_table(name, reference, args, device, ceilings, memory, log, targets)
-    for size in [] if args.train_only else args.sizes:
-        lines += inference_table(name, reference, args, device, size, ceilings, memory, log, targets)
     pad = " (ENRB square-padded, as released)" if spec.pads_to_square else ""
-    return [f"### {spec.label}{pad}, random initial weights", "",
-            f"fp32 path bit-identical to a plain model call: {'yes' if identical else '**NO**'}; "
-            f"took {time.perf_counter() - t_start:.0f} s.", "", *lines]
+    emit([f"### {spec.label}{pad}, random initial weights", "",
+          f"fp32 path bit-identical to a plain model call: {'yes' if identical else '**NO**'}.", ""])
+    if not args.quick:
+        emit(training_table(name, reference, args, device, ceilings, memory, log, targets))
+    compiled_last = sorted([] if args.train_only else args.sizes,
+                           key=lambda size: size in args.compile_sizes and name in args.compile_models)
+    for size in compiled_last:
+        emit(inference_table(name, reference, args, device, size, ceilings, memory, log, targets))
+    emit([f"{spec.label}: {time.perf_counter() - t_start:.0f} s.", ""])
 
 
-def paths_report(args, device: torch.device, memory: PeakMemory, log) -> list:
-    """Markdown lines of the paths report (module docstring): ceilings, notes, each model's tables, targets."""
+def paths_report(args, device: torch.device, memory: PeakMemory, log, emit) -> None:
+    """The paths report (module docstring), handed to ``emit`` part by part: ceilings and notes, each model's
+    tables, the targets."""
     log("measuring the ceilings ...")
     ceilings = Ceilings.measure(device, **CEILINGS[device.type])
     targets = Targets(device, args.profile)
-    body = []
-    for name in args.models:
-        body += bench_model_paths(name, args, device, ceilings, memory, log, targets)
     compiled = [p for p in args.paths if p in COMPILE_MODES]
     notes = [ceilings.line(), "",
              "Paths: fp32 = the faithful path (fp32 eager, TF32 off in cuBLAS and cuDNN); tf32 = the same with TF32 "
@@ -852,8 +858,8 @@ def paths_report(args, device: torch.device, memory: PeakMemory, log) -> list:
              "sets its own backend flags around each of its calls. Every inference path is an `Enhancer` as eval.py "
              f"runs it, on {ROTATING_INPUTS} random images in turn.",
              *([f"The compile paths run at {' '.join(f'{w}x{h}' for w, h in args.compile_sizes)} for "
-                f"{' '.join(args.compile_models)} only (--compile_sizes, --compile_models): the first call per shape "
-                "compiles."] if compiled else []), "",
+                f"{' '.join(args.compile_models)} only (--compile_sizes, --compile_models), after the other sizes: "
+                "the first call per shape compiles."] if compiled else []), "",
              "Floor = max(FLOPs / the `torch.mm` rate of the path's precision (bf16 under autocast, else TF32 or "
              "fp32), minimal bytes / the copy rate); minimal bytes: input read once + outputs written once + weights "
              "read once (inference), the batch read once + weights read and written once (training), in fp32. "
@@ -863,7 +869,10 @@ def paths_report(args, device: torch.device, memory: PeakMemory, log) -> list:
     if device.type == "cpu":
         notes += ["CPU dry run: TF32, cudnn.benchmark and CUDA graphs are CUDA settings and no-ops here (tf32 runs as "
                   "fp32, compile_cg as compile); the ceilings use dry-run sizes.", ""]
-    return notes + body + targets.lines()
+    emit(notes)
+    for name in args.models:
+        bench_model_paths(name, args, device, ceilings, memory, log, targets, emit)
+    emit(targets.lines())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -945,12 +954,26 @@ def main(argv=None) -> str:
     load_start = _load()
     mem_note = ("torch.cuda.max_memory_allocated delta" if device.type == "cuda" else
                 "peak RSS delta of the check call (VmHWM reset via /proc/self/clear_refs, after malloc_trim)")
+    title = ("## Benchmark: every path, inference and training step" if paths_mode else
+             "## Benchmark: faithful fp32 eager vs optimised")
+
+    def header() -> list:
+        return [title, "", f"Command: `{command.strip()}`", "",
+                f"Machine: {machine_line(device)}; load average at start {load_start}, at end {_load()}.", ""]
+
+    body = []
+
+    def emit(lines: list) -> None:
+        """Add a part of the paths report; ``--out`` holds the report so far (a run cut short keeps its tables)."""
+        body.extend(lines)
+        if args.out:
+            atomic_write_text(args.out, "\n".join([*header(), *body, "", "(incomplete: the run stopped here)"]) + "\n")
+
     try:
         if paths_mode:
-            title = "## Benchmark: every path, inference and training step"
-            body = [f"Peak memory: {mem_note}.", "", *paths_report(args, device, memory, log)]
+            emit([f"Peak memory: {mem_note}.", ""])
+            paths_report(args, device, memory, log, emit)
         else:
-            title = "## Benchmark: faithful fp32 eager vs optimised"
             body = [*([f"Measured peak: {peak_gflops:.1f} GFLOP/s (fp32 4096x4096 torch.mm, best of 3, "
                        f"{torch.get_num_threads()} threads).", ""] if peak_gflops else []),
                     f"Cells: median (min-max) over interleaved repeats. Peak memory: {mem_note}. "
@@ -961,11 +984,7 @@ def main(argv=None) -> str:
                                     peak_gflops)
     finally:
         restore_backend_flags(previous)
-    report = "\n".join([
-        title, "",
-        f"Command: `{command.strip()}`", "",
-        f"Machine: {machine_line(device)}; load average at start {load_start}, at end {_load()}.", "",
-        *body])
+    report = "\n".join([*header(), *body])
     print(report)
     if args.out:
         atomic_write_text(args.out, report + "\n")

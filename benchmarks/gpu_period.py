@@ -51,6 +51,7 @@ DATA_FOLDERS = {  # per model: the folders under <data_root> its training period
 }
 WEBP_LOSSLESS = [cv2.IMWRITE_WEBP_QUALITY, 101]  # quality above 100 selects libwebp's lossless mode
 MANIFEST = "manifest.json"
+PLAN = "plan.json"  # in the last call: how many calls and images there are, so that a call lost is noticed
 
 
 class TransferError(RuntimeError):
@@ -114,7 +115,8 @@ def _packed_images(data_root: Path, folders: tuple, cache: Path) -> list[tuple[s
 
 def pack(model: str, data_root: Path, state: Path, out: Path) -> list[Path]:
     """Fill ``out/call01``, ``call02``, ... each within one call's budget: the images of ``model``'s period under
-    ``data/``, the state's parts under ``state/`` with their manifest. Returns the call folders."""
+    ``data/``, the state's parts under ``state/`` with their manifest, and in the last the plan (``PLAN``). Returns
+    the call folders."""
     budget = CALL_LIMIT - CALL_MARGIN - tree_bytes()
     if budget < 4 * MIB:
         raise TransferError(f"the repository's tree leaves {budget / MIB:.1f} MiB of a call's {CALL_LIMIT // MIB} "
@@ -148,6 +150,7 @@ def pack(model: str, data_root: Path, state: Path, out: Path) -> list[Path]:
                 entry["parts"].append(str(part.relative_to(out)))
     if manifest:
         atomic_write_text(room_for(0) / "state" / MANIFEST, json.dumps(manifest, indent=1))
+    atomic_write_text(room_for(0) / PLAN, json.dumps({"model": model, "calls": len(calls), "images": len(images)}))
     return calls
 
 
@@ -179,12 +182,23 @@ def _join(parts: list[Path], target: Path, digest: str, problem: str) -> None:
 
 def unpack(src: Path, data_root: Path, run_dir: Path) -> None:
     """There: every image carried under ``callNN/data/`` into ``data_root`` (a WebP as the PNG it was), the state
-    files joined into ``run_dir`` and checked against their SHA-256."""
+    files joined into ``run_dir`` and checked against their SHA-256; first, that every call of the plan arrived
+    (the machine starts bare when a call comes over 30 s after the last)."""
+    plans = list(src.glob(f"call*/{PLAN}"))
+    if not plans:
+        raise TransferError(f"no {PLAN} under {src}: the plan's last call did not arrive")
+    plan = json.loads(plans[0].read_text())
+    missing = [f"call{n:02d}" for n in range(1, plan["calls"] + 1) if not (src / f"call{n:02d}").is_dir()]
+    if missing:
+        raise TransferError(f"{', '.join(missing)} of the {plan['calls']} calls did not arrive (the machine was "
+                            "given back between calls?): carry them again")
     jobs = []
     for call in sorted(src.glob("call*")):
         for packed in (p for p in (call / "data").rglob("*") if p.is_file()):
             relative = packed.relative_to(call / "data")
             jobs.append((packed, data_root / (relative.with_suffix("") if packed.suffix == ".webp" else relative)))
+    if len(jobs) != plan["images"]:
+        raise TransferError(f"{len(jobs)} images arrived, the plan packed {plan['images']}")
     with ThreadPoolExecutor(os.cpu_count()) as pool:
         list(pool.map(lambda pair: _unpacked(*pair), jobs))
     print(f"{len(jobs)} images under {data_root}")
@@ -229,15 +243,21 @@ def send(files: list[Path], out: Path) -> None:
 
 def receive(src: Path, to: Path) -> None:
     """Here: the files ``send`` split into ``src`` joined into ``to``, each checked against its SHA-256; a file of
-    the same name already there is kept as ``<name>.prev``."""
+    the same name already there is kept as ``<name>.prev`` (once the new one is whole; the same file received
+    again changes nothing)."""
     manifest = json.loads((src / MANIFEST).read_text())
     for name, entry in manifest["files"].items():
-        if (to / name).exists():  # the earlier file stays as .prev (a hard link: the join below replaces the name)
-            (to / f"{name}.prev").unlink(missing_ok=True)
-            os.link(to / name, to / f"{name}.prev")
-        _join([src / part for part in entry["parts"]], to / name, entry["sha256"],
+        target = to / name
+        if target.is_file() and file_sha256(target) == entry["sha256"]:
+            print(f"{target}: already here")
+            continue
+        incoming = to / f"{name}.incoming"
+        _join([src / part for part in entry["parts"]], incoming, entry["sha256"],
               f"{name}: the parts in {src} do not give the file sent back")
-        print(f"{to / name} ({entry['size'] / MIB:.1f} MiB, SHA-256 checked)")
+        if target.exists():
+            os.replace(target, to / f"{name}.prev")
+        os.replace(incoming, target)
+        print(f"{target} ({entry['size'] / MIB:.1f} MiB, SHA-256 checked)")
     for line in manifest["left_out"]:
         print(f"not sent back: {line}")
 
@@ -278,7 +298,7 @@ def main(argv=None) -> int:
             send(args.files, args.out)
         else:
             receive(args.src, args.to or STATE_ROOT / f"{args.model}_released")
-    except (TransferError, OSError) as error:
+    except (TransferError, OSError, ValueError, KeyError, cv2.error) as error:  # JSON and manifests too
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -1,7 +1,8 @@
 """Atomic file writes: a temporary file beside the target, renamed over it, so a crash or a full disk never
 leaves a torn file (the previous one stays whole), and a link already at the target's name is replaced,
 never written through. Every file the project writes goes through ``atomic_write``. Ctrl-C and SIGTERM wait for
-a write to end (in the main thread), so that an interrupted run stops between writes, not inside one."""
+a write to end (in the main thread), so that an interrupted run stops between writes, not inside one
+(``signals_deferred``, also around writes that belong together)."""
 import contextlib
 import glob
 import os
@@ -80,33 +81,52 @@ def _umask() -> int:
     return mask
 
 
+_deferring = False  # a signals_deferred block is open (in the main thread)
+
+
 @contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
+def signals_deferred() -> Iterator[None]:
     """SIGINT and SIGTERM received in the block act when it ends, as they would have acted then (their handlers
     restored, the signals raised again): a ``KeyboardInterrupt`` inside ``torch.save`` would cut the file short and
-    surface as its "unexpected pos" error, read as a full disk. A no-op outside the main thread, where Python
-    cannot set handlers, and for a signal whose handler Python did not install."""
-    if threading.current_thread() is not threading.main_thread():
+    surface as its "unexpected pos" error, read as a full disk. A second signal in the block acts at once (a write
+    that hangs can still be stopped). Inside another such block, the outer one governs. A no-op outside the main
+    thread, where Python cannot set handlers, and for a signal whose handler Python did not install."""
+    global _deferring
+    if _deferring or threading.current_thread() is not threading.main_thread():
         yield
         return
     received, previous = [], {}
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        previous.clear()
+
+    def defer(signum, frame) -> None:
+        received.append(signum)
+        if len(received) > 1:  # asked again: the write is given up
+            restore()
+            signal.raise_signal(signum)
+
     for number in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(number) is not None:
-            previous[number] = signal.signal(number, lambda signum, frame: received.append(signum))
+            previous[number] = signal.signal(number, defer)
+    _deferring = True
     try:
         yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        for number in dict.fromkeys(received):
-            signal.raise_signal(number)
+        _deferring = False
+        if previous:  # not given up
+            restore()
+            for number in dict.fromkeys(received):
+                signal.raise_signal(number)
 
 
 def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, flush it to disk, then rename it over
     ``path`` (creating parent folders). Temporaries of ``path`` left by interrupted earlier writes are
     deleted first; this write's own is deleted if it fails. Ctrl-C and SIGTERM wait for the write to end
-    (``_signals_deferred``). An ``OSError`` of the
+    (``signals_deferred``). An ``OSError`` of the
     system (a full disk: ``errno.ENOSPC``) is raised again, as the same subclass, naming ``path`` instead
     of the temporary. A folder, device, pipe or socket at ``path`` is refused (``OSError`` naming it)."""
     path = Path(path)
@@ -115,7 +135,7 @@ def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
     remove_stale_temporaries(path)
     tmp = None
     try:
-        with _signals_deferred():
+        with signals_deferred():
             fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
             with os.fdopen(fd, "wb") as f:
                 write(f)
@@ -123,13 +143,13 @@ def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
                 os.fchmod(f.fileno(), 0o666 & ~_umask())  # as open() would create it; mkstemp makes it 0600
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+            _sync_folder(path.parent)
     except BaseException as error:
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
         if isinstance(error, OSError) and error.errno is not None:
             raise OSError(error.errno, error.strerror or os.strerror(error.errno), str(path)) from error
         raise
-    _sync_folder(path.parent)
 
 
 def atomic_write_text(path, text: str) -> None:

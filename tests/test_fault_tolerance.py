@@ -86,6 +86,30 @@ def test_ctrl_c_or_sigterm_during_a_checkpoint_write_acts_after_it(tmp_path, num
     assert torch.equal(torch.load(tmp_path / "last.pth", weights_only=True)["a"], state["a"])
 
 
+def test_a_second_ctrl_c_gives_a_write_up_at_once(tmp_path):
+    """A write that hangs can still be stopped: the second signal interrupts it; the old file stays whole."""
+    atomic_file.atomic_write_text(tmp_path / "last.pth", "old")
+    reached = []
+
+    def hanging(f):
+        f.write(b"half")
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        reached.append("after")
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            atomic_file.atomic_write(tmp_path / "last.pth", hanging)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert reached == [] and (tmp_path / "last.pth").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pth"]
+
+
 def test_interrupted_atomic_save_keeps_the_old_file_and_no_temporary(tmp_path, monkeypatch):
     atomic_save({"a": torch.zeros(1)}, tmp_path / "last.pth")
 

@@ -3,6 +3,7 @@ same pixels and bytes, sent back in parts within the return limits and joined he
 import hashlib
 import json
 import os
+import shutil
 
 import cv2
 import numpy as np
@@ -62,6 +63,17 @@ def test_unpack_refuses_a_state_with_a_part_missing(small_budget, tmp_path):
     assert len(calls) == 2 and not (tmp_path / "run" / "last.pth").exists()
 
 
+def test_unpack_refuses_when_a_call_did_not_arrive(small_budget, tmp_path):
+    """The machine starts bare when a call comes too late: training on part of the data must not start."""
+    data = write_lol_pairs(tmp_path / "here", train=1, val=1)
+    _random_file(tmp_path / "state" / "last.pth", 7 * MIB)
+    gpu_period.pack("iclr", data, tmp_path / "state", tmp_path / ".gpu")
+    shutil.rmtree(tmp_path / ".gpu" / "call01")
+    with pytest.raises(gpu_period.TransferError, match="call01 of the 2 calls did not arrive"):
+        gpu_period.unpack(tmp_path / ".gpu", tmp_path / "there", tmp_path / "run")
+    assert not (tmp_path / "there").exists()
+
+
 def test_other_images_travel_as_they_are(small_budget, tmp_path):
     """Zero-LEINR's unpaired photos are JPEGs: packed and unpacked byte for byte."""
     data = write_lol_pairs(tmp_path / "here", train=1, val=1)
@@ -91,6 +103,8 @@ def test_send_keeps_to_the_return_limits_and_receive_joins(small_budget, tmp_pat
     gpu_period.receive(out, cache)
     assert _digest(cache / "last.pth") == _digest(state) and _digest(cache / "metrics.csv") == _digest(metrics)
     assert _digest(cache / "last.pth.prev") == earlier  # the state it replaces is kept
+    gpu_period.receive(out, cache)  # the same files again: the earlier state stays the .prev
+    assert _digest(cache / "last.pth.prev") == earlier and _digest(cache / "last.pth") == _digest(state)
     assert not list(cache.glob("*.incoming"))
 
 
@@ -99,5 +113,7 @@ def test_receive_refuses_damaged_parts(small_budget, tmp_path):
     out.mkdir()
     gpu_period.send([_random_file(tmp_path / "last.pth", 3 * MIB // 2)], out)
     (out / "last.pth.01").write_bytes(b"cut short")
+    _random_file(tmp_path / "cache" / "last.pth", 10)
+    here = _digest(tmp_path / "cache" / "last.pth")
     assert gpu_period.main(["receive", str(out), "--to", str(tmp_path / "cache")]) == 1
-    assert not (tmp_path / "cache" / "last.pth").exists()
+    assert _digest(tmp_path / "cache" / "last.pth") == here and not (tmp_path / "cache" / "last.pth.prev").exists()

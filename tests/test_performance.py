@@ -205,6 +205,37 @@ def test_bench_measure_reports_a_failing_path_and_goes_on():
         bench.measure({"broken": broken}, CPU, 1, 0, bench.PeakMemory(CPU))
 
 
+def test_bench_measure_drops_a_path_that_fails_in_a_timed_call():
+    from benchmarks import bench
+
+    calls = []
+
+    def fails_late():
+        calls.append(1)
+        if len(calls) > 2:  # the check call and the warm-up pass, a timed call runs out of memory
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return torch.ones(2)
+    failures = {}
+    res = bench.measure({"fp32": lambda: torch.ones(2), "late": fails_late}, CPU, 3, 1, bench.PeakMemory(CPU), failures)
+    assert failures == {"late": "OutOfMemoryError: CUDA out of memory"} and list(res) == ["fp32"]
+    assert len(res["fp32"]["times"]) == 3
+
+
+def test_bench_paths_report_keeps_its_tables_when_cut_short(tmp_path, monkeypatch):
+    """A GPU period may end mid-run: --out holds every table measured so far."""
+    from benchmarks import bench
+
+    def cut_short(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(bench, "inference_table", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["--device", "cpu", "--models", "zero_leinr", "--paths", "fp32", "--sizes", "32x32", "--train_crop",
+                    "32", "--train_batch", "1", "--repeats", "1", "--warmup", "0", "--out", str(tmp_path / "r.md")])
+    report = (tmp_path / "r.md").read_text()
+    assert "Ceilings measured in this run" in report and "#### Zero-LEINR training step, batch 1, 64x64" in report
+    assert report.rstrip().endswith("(incomplete: the run stopped here)")
+
+
 def test_bench_paths_report_refuses_the_cpu_reports_compile_switch(capsys):
     from benchmarks import bench
 

@@ -134,15 +134,31 @@ def test_automatic_tiling_follows_the_memory_an_image_needs(iclr, monkeypatch):
     photo is tiled whenever a smaller one with the same enhancer is."""
     torch_path = torch_enhancer(ICLR_SPEC, iclr)
     openvino = replace(torch_path, backend="openvino")
-    monkeypatch.setattr(inference_memory, "available_memory", lambda: 16 << 30)
+    monkeypatch.setattr(inference_memory, "available_memory", lambda device="cpu": 16 << 30)
     assert inference_memory.memory_budget() == 8 << 30
     assert needs_tiling(torch_path, 2040, 2040) and needs_tiling(torch_path, 6000, 4000)
     assert not needs_tiling(torch_path, 1080, 1920) and not needs_tiling(openvino, 1080, 1920)
     assert inference_memory.whole_image_bytes(ICLR_SPEC, "openvino", 2040, 2040) < \
         inference_memory.whole_image_bytes(ICLR_SPEC, "torch", 2040, 2040)
     assert not needs_tiling(torch_path, 2040, 2040, budget=64 << 30)
-    monkeypatch.setattr(inference_memory, "available_memory", lambda: None)  # unreadable: the fixed budget
+    monkeypatch.setattr(inference_memory, "available_memory", lambda device="cpu": None)  # unreadable: fixed budget
     assert inference_memory.memory_budget() == inference_memory.FALLBACK_BUDGET
+
+
+def test_the_memory_of_the_enhancers_device_decides(iclr, monkeypatch):
+    """An enhancer on a GPU is tiled by that GPU's memory (cuda:1 its own, not the current device's), one on the
+    CPU by the system's, also where CUDA is in use in the process; PyTorch's cached free blocks count as free."""
+    asked = []
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: asked.append(device) or (1 << 30, 80 << 30))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 3 << 30)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 2 << 30)
+    monkeypatch.setattr(inference_memory, "_meminfo_available", lambda: 64 << 30)
+    monkeypatch.setattr(inference_memory, "_cgroup_room", lambda: None)
+    on_gpu = replace(torch_enhancer(ICLR_SPEC, iclr), device=torch.device("cuda", 1))
+    assert inference_memory.memory_budget(on_gpu.device) == 1 << 30  # half of 1 GiB free + 1 GiB cached
+    assert asked == [torch.device("cuda", 1)]
+    assert needs_tiling(on_gpu, 1080, 1920)
+    assert not needs_tiling(torch_enhancer(ICLR_SPEC, iclr), 1080, 1920)  # its model is on the CPU: 32 GiB budget
 
 
 @pytest.mark.skipif(not Path("/proc/meminfo").is_file(), reason="reads Linux's /proc/meminfo")

@@ -35,13 +35,15 @@ class Enhancer:
     ``run(image, **inputs)`` maps the image to the outputs as a tuple in ``model.outputs`` order; ``backend``
     (``torch``, ``onnxruntime``, ``openvino``) and ``details`` (e.g. ``fp32 eager``) say which path it
     is. ``image_inputs`` (None: none) chooses the per-image ``inputs`` of ``run`` from a whole image
-    (``per_image_inputs``); ``for_image`` fixes them for the tiles of one image.
+    (``per_image_inputs``); ``for_image`` fixes them for the tiles of one image. ``device``: where it computes
+    (whose memory decides whether an image is tiled).
     """
     model: ModelSpec
     run: Callable[..., tuple]
     backend: str
     details: str
     image_inputs: Callable[[torch.Tensor], dict] | None = None
+    device: torch.device = torch.device("cpu")
 
     def __call__(self, image: torch.Tensor, **inputs) -> dict[str, torch.Tensor]:
         """The outputs for ``image`` (3,H,W); ``inputs`` default to those ``image_inputs`` chooses for it."""
@@ -124,4 +126,4 @@ def torch_enhancer(spec: ModelSpec, model: nn.Module, switches: dict | None = No
     """
     opts = opts or PerformanceOptions.faithful()
     return Enhancer(spec, partial(spec.run, model, opts=opts, **(switches or {})), "torch", opts.describe(),
-                    per_image_inputs(model))
+                    per_image_inputs(model), next(model.parameters()).device)

@@ -59,19 +59,22 @@ def _cgroup_room() -> int | None:
         return None
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available for new allocations: the free memory of the CUDA device when CUDA is in use
-    in this process, else the smaller of ``MemAvailable`` and the room the cgroup's limit leaves; None where
-    neither can be read."""
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        return torch.cuda.mem_get_info()[0]
+def available_memory(device: torch.device | str = "cpu") -> int | None:
+    """Bytes of memory available for new allocations on ``device``: on a CUDA device its free memory and what
+    PyTorch's allocator holds there unused (cached blocks it reuses), else the smaller of ``MemAvailable`` and the
+    room the cgroup's limit leaves; None where neither can be read."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return (torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device)
+                - torch.cuda.memory_allocated(device))
     known = [m for m in (_meminfo_available(), _cgroup_room()) if m is not None]
     return min(known) if known else None
 
 
-def memory_budget() -> int:
-    """Bytes an image enhanced whole may take: ``MEMORY_FRACTION`` of ``available_memory()``, or ``FALLBACK_BUDGET``."""
-    available = available_memory()
+def memory_budget(device: torch.device | str = "cpu") -> int:
+    """Bytes an image enhanced whole on ``device`` may take: ``MEMORY_FRACTION`` of ``available_memory(device)``, or
+    ``FALLBACK_BUDGET``."""
+    available = available_memory(device)
     return FALLBACK_BUDGET if available is None else int(MEMORY_FRACTION * available)
 
 
@@ -84,6 +87,6 @@ def whole_image_bytes(spec: ModelSpec, backend: str, h: int, w: int) -> int:
 
 def needs_tiling(enhancer: Enhancer, h: int, w: int, budget: int | None = None) -> bool:
     """True when enhancing an h x w image whole with ``enhancer`` would take more than ``budget`` bytes
-    (None: ``memory_budget()``)."""
-    budget = memory_budget() if budget is None else budget
+    (None: ``memory_budget`` of the enhancer's device)."""
+    budget = memory_budget(enhancer.device) if budget is None else budget
     return whole_image_bytes(enhancer.model, enhancer.backend, h, w) > budget

@@ -75,10 +75,11 @@ def init_distributed(device: str | None = None) -> DistributedContext:
     """Join the process group that ``torchrun`` describes (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``).
 
     CUDA processes use NCCL and the GPU ``cuda:<LOCAL_RANK>``; CPU processes use gloo; also one process
-    (``--nproc_per_node 1``) joins its group, so that it runs the distributed path it was launched for.
-    Without ``torchrun`` the context is single-process on ``device`` (default: CUDA when available).
+    (``--nproc_per_node 1``) joins its group, so that it runs the distributed path it was launched for. So do
+    processes another launcher (Slurm's ``srun``, ...) started with ``WORLD_SIZE`` > 1, ``RANK`` and the rendezvous
+    variables set. Otherwise the context is single-process on ``device`` (default: CUDA when available).
     """
-    if not dist.is_torchelastic_launched():
+    if not dist.is_torchelastic_launched() and int(os.environ.get("WORLD_SIZE", "1")) == 1:
         return DistributedContext(0, 1, resolve_device(device))
     world_size, rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from data.atomic_file import atomic_write
+from data.atomic_file import atomic_write, signals_deferred
 
 MANIFEST = "manifest.json"
 
@@ -25,7 +25,8 @@ def write_weight_set(folder, states: dict[str, dict]) -> Path:
 
     The manifest with the hashes of the new files is written first, then each file (each write
     atomic): a kill at any point leaves files that do not all match the manifest, which
-    ``check_weight_set`` refuses, and never a set that passes the check but mixes two saves.
+    ``check_weight_set`` refuses, and never a set that passes the check but mixes two saves. Ctrl-C and
+    SIGTERM wait for the whole set.
     """
     folder = Path(folder)
     blobs = {}
@@ -34,9 +35,10 @@ def write_weight_set(folder, states: dict[str, dict]) -> Path:
         torch.save(state, buffer)
         blobs[name] = buffer.getvalue()
     manifest = {"files": {name: _sha256(blob) for name, blob in blobs.items()}}
-    atomic_write(folder / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1).encode() + b"\n"))
-    for name, blob in blobs.items():
-        atomic_write(folder / name, lambda f, blob=blob: f.write(blob))
+    with signals_deferred():  # Ctrl-C or SIGTERM (a timeout) waits for the whole set
+        atomic_write(folder / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1).encode() + b"\n"))
+        for name, blob in blobs.items():
+            atomic_write(folder / name, lambda f, blob=blob: f.write(blob))
     return folder
 
 
