@@ -164,6 +164,7 @@ def test_bench_runs_end_to_end(tmp_path, capsys):
     assert report.count("inference paths at 48x40") == 2 and report.count("| PyTorch fp32 eager (faithful) |") == 2
 
 
+@pytest.mark.slow  # times, profiles and counts the FLOPs of ICLR's training step and inference (seconds)
 def test_bench_paths_report_dry_runs_on_the_cpu(capsys):
     """The CUDA report's code runs on the CPU as a dry run through ``bench.main``: ceilings, every uncompiled path
     (TF32 a no-op there), the training step, floors, the targets and a profile."""
