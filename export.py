@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from data.atomic_file import atomic_write
+from data.atomic_file import atomic_write_bytes
 from engine.argument_types import positive_float
 from engine.commands.command_line import CommandLineParser
 from engine.inference.onnx_cache import cached_onnx
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
         return 2
     data = graph.read_bytes()  # read first: an error here is the cache's, not the write's
     try:
-        atomic_write(out, lambda f: f.write(data))  # a link at --onnx is replaced, not written through
+        atomic_write_bytes(out, data)  # a link at --onnx is replaced, not written through
     except OSError as err:
         print(f"error: cannot write {out}: {err.strerror}", file=sys.stderr)
         return 2

@@ -203,20 +203,25 @@ def measure(fns: dict, device: torch.device, repeats: int, warmup: int, memory: 
     """
     fns, res = dict(fns), {name: {"times": []} for name in fns}
 
-    def drop(name: str, error: Exception) -> None:
-        failures[name] = _one_line(error)
-        del fns[name], res[name]
-
-    for name, fn in list(fns.items()):
-        memory.start()
-        t0 = time.perf_counter()
+    def call(name: str) -> tuple[bool, object]:
+        """``fns[name]()``, the device synchronised -> (True, its output); where it raises (compiling, memory, ...)
+        the configuration is reported in ``failures`` and dropped -> (False, None), the others go on."""
         try:
-            out = fn()
+            out = fns[name]()
             _sync(device)
-        except Exception as error:  # compiling, memory, ...: the failure is reported, the other paths go on
+            return True, out
+        except Exception as error:
             if failures is None:
                 raise
-            drop(name, error)
+            failures[name] = _one_line(error)
+            del fns[name], res[name]
+            return False, None
+
+    for name in list(fns):
+        memory.start()
+        t0 = time.perf_counter()
+        ok, out = call(name)
+        if not ok:
             continue
         res[name]["first_s"] = time.perf_counter() - t0
         res[name]["memory"] = memory.stop()
@@ -226,14 +231,8 @@ def measure(fns: dict, device: torch.device, repeats: int, warmup: int, memory: 
     round_s = sum(r["first_s"] for r in res.values())
     for _ in range(warmup):
         t0 = time.perf_counter()
-        for name, fn in list(fns.items()):
-            try:
-                fn()
-                _sync(device)
-            except Exception as error:  # as above
-                if failures is None:
-                    raise
-                drop(name, error)
+        for name in list(fns):
+            call(name)
         round_s = time.perf_counter() - t0
     if seconds is not None and round_s > 0:
         repeats = min(repeats, max(MIN_REPEATS, int(seconds / round_s)))
@@ -241,15 +240,8 @@ def measure(fns: dict, device: torch.device, repeats: int, warmup: int, memory: 
         for name in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
             _sync(device)
             t0 = time.perf_counter()
-            try:
-                fns[name]()
-                _sync(device)
-            except Exception as error:  # as above (a later call can still run out of memory)
-                if failures is None:
-                    raise
-                drop(name, error)
-                continue
-            res[name]["times"].append(time.perf_counter() - t0)
+            if call(name)[0]:
+                res[name]["times"].append(time.perf_counter() - t0)
     return res
 
 
@@ -393,7 +385,7 @@ def _diff_summary(base: torch.Tensor, opt: torch.Tensor) -> str:
             f"{int((d > 1 / 255).sum())} of {d.numel()} > 1/255")
 
 
-def _within_one_level(to_uint8, base: tuple, other: tuple) -> float:
+def within_one_level(to_uint8, base: tuple, other: tuple) -> float:
     """Percentage of 8-bit output values (all outputs, made 8-bit by ``to_uint8``) at most one level from the
     baseline's."""
     close = total = 0
@@ -514,7 +506,7 @@ def _paths_table(name: str, res: dict, flops: int, peak_gflops: float | None, fa
         share = f"{100 * rate / peak_gflops:.1f}%" if peak_gflops else "n/a"
         lines.append(f"| {labels.get(key, key + ' (ONNX graph, fp32)')} | {_ms(r['times'])} | "
                      f"{_ratio(base_median, median)} | {rate:.1f} | {share} | "
-                     f"{_within_one_level(to_uint8, res['baseline']['out'], r['out']):.3f}% | {_mib(r['memory'])} |")
+                     f"{within_one_level(to_uint8, res['baseline']['out'], r['out']):.3f}% | {_mib(r['memory'])} |")
     return lines + [""]
 
 
@@ -700,7 +692,7 @@ def inference_table(name: str, reference, args, device: torch.device, size: tupl
     for r in res.values():
         r["within"] = r["max_diff"] = None
         if base is not None:
-            r["within"] = _within_one_level(enhancers["fp32"].to_uint8, base["out"], r["out"])
+            r["within"] = within_one_level(enhancers["fp32"].to_uint8, base["out"], r["out"])
             r["max_diff"] = max((o - b).abs().max().item() for b, o in zip(base["out"], r["out"]))
     flops = inference_flops(reference, h, w)
     nbytes = (1 + len(spec.outputs.names)) * images[0].nbytes + _param_bytes(reference)

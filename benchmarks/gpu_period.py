@@ -30,8 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from data.atomic_file import atomic_write, atomic_write_text
-from data.image_io import IMAGE_EXTENSIONS
+from data.atomic_file import atomic_write, atomic_write_bytes, atomic_write_text
+from data.image_io import list_images
 from engine.inference.file_digest import file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def webp_copy(source: Path, target: Path) -> None:
     ok, encoded = cv2.imencode(".webp", pixels, WEBP_LOSSLESS)
     if not ok or not np.array_equal(cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED), pixels):
         raise TransferError(f"{source}: lossless WebP does not give its pixels back")
-    atomic_write(target, lambda f: f.write(encoded.tobytes()))
+    atomic_write_bytes(target, encoded.tobytes())
 
 
 def _place(source: Path, target: Path) -> None:
@@ -84,7 +84,7 @@ def _place(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except OSError:
-        atomic_write(target, lambda f: f.write(source.read_bytes()))
+        atomic_write_bytes(target, source.read_bytes())
 
 
 def _packed_images(data_root: Path, folders: tuple, cache: Path) -> list[tuple[str, Path]]:
@@ -93,8 +93,7 @@ def _packed_images(data_root: Path, folders: tuple, cache: Path) -> list[tuple[s
     are."""
     packed, todo = [], []
     for folder in folders:
-        found = sorted(p for p in (data_root / folder).glob("*")
-                       if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        found = list_images(data_root / folder)
         if not found:
             raise TransferError(f"no images in {data_root / folder} (docs/gpu.md says where the data comes from)")
         for source in found:
@@ -146,7 +145,7 @@ def pack(model: str, data_root: Path, state: Path, out: Path) -> list[Path]:
         with open(path, "rb") as f:
             while block := f.read(max(budget - used, 0) if budget - used >= MIB else budget):
                 part = room_for(len(block)) / "state" / f"{path.name}.{len(entry['parts']):02d}"
-                atomic_write(part, lambda f: f.write(block))
+                atomic_write_bytes(part, block)
                 entry["parts"].append(str(part.relative_to(out)))
     if manifest:
         atomic_write_text(room_for(0) / "state" / MANIFEST, json.dumps(manifest, indent=1))
@@ -157,13 +156,13 @@ def pack(model: str, data_root: Path, state: Path, out: Path) -> list[Path]:
 def _unpacked(packed: Path, target: Path) -> None:
     """``target`` from the file ``pack`` carried: a ``.webp`` decoded into the PNG it was, another image copied."""
     if packed.suffix != ".webp":
-        atomic_write(target, lambda f: f.write(packed.read_bytes()))
+        atomic_write_bytes(target, packed.read_bytes())
         return
     pixels = cv2.imread(str(packed), cv2.IMREAD_UNCHANGED)
     ok, encoded = (False, None) if pixels is None else cv2.imencode(".png", pixels)
     if not ok:
         raise TransferError(f"cannot turn {packed} into {target}")
-    atomic_write(target, lambda f: f.write(encoded.tobytes()))
+    atomic_write_bytes(target, encoded.tobytes())
 
 
 def _join(parts: list[Path], target: Path, digest: str, problem: str) -> None:
@@ -232,7 +231,7 @@ def send(files: list[Path], out: Path) -> None:
         with open(path, "rb") as f:
             for index, _ in enumerate(pieces):
                 block = f.read(RETURN_FILE_LIMIT)
-                atomic_write(out / f"{path.name}.{index:02d}", lambda part: part.write(block))
+                atomic_write_bytes(out / f"{path.name}.{index:02d}", block)
                 entry["parts"].append(f"{path.name}.{index:02d}")
         manifest["files"][path.name] = entry
         count, total = count + len(pieces), total + size

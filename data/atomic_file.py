@@ -1,6 +1,7 @@
 """Atomic file writes: a temporary file beside the target, renamed over it, so a crash or a full disk never
 leaves a torn file (the previous one stays whole), and a link already at the target's name is replaced,
-never written through. Every file the project writes goes through ``atomic_write``. Ctrl-C and SIGTERM wait for
+never written through. Every file the project writes goes through ``atomic_write`` (``atomic_write_bytes``,
+``atomic_write_text`` and ``atomic_save`` call it). Ctrl-C and SIGTERM wait for
 a write to end (in the main thread), so that an interrupted run stops between writes, not inside one
 (``signals_deferred``, also around writes that belong together)."""
 import contextlib
@@ -152,9 +153,14 @@ def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
         raise
 
 
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through ``atomic_write``."""
+    atomic_write(path, lambda f: f.write(data))
+
+
 def atomic_write_text(path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` through ``atomic_write``."""
-    atomic_write(path, lambda f: f.write(text.encode()))
+    atomic_write_bytes(path, text.encode())
 
 
 def atomic_save(obj, path) -> None:

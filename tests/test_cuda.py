@@ -14,11 +14,10 @@ import copy
 import math
 import os
 
-import numpy as np
 import pytest
 import torch
 
-from benchmarks.bench import TRAIN_STEPS
+from benchmarks.bench import TRAIN_STEPS, within_one_level
 from data.image_io import read_image
 from data.output_manifest import read_output_manifest
 from engine.commands import train_command as train
@@ -126,13 +125,6 @@ def test_fp32_outputs_on_the_device_match_the_cpu_reference(device, name, data_d
 
 # ---- the fast path against fp32 ---------------------------------------------------------------------------------
 
-def _share_within_one_level(enhancer, fp32: dict, fast: dict) -> float:
-    """Share of the 8-bit output values (every output, made 8-bit as eval.py saves it) at most one level from fp32's."""
-    levels = [np.abs(enhancer.to_uint8(fast[k]).astype(np.int16) - enhancer.to_uint8(fp32[k]).astype(np.int16))
-              for k in fp32]
-    return sum(int((level <= 1).sum()) for level in levels) / sum(level.size for level in levels)
-
-
 def test_fast_path_is_finite_and_close_to_fp32(device, name, data_dir):
     spec, ref = get_model(name), reference(data_dir, name)
     image = ref["model/64x64/input" if name == "iclr" else "input"][0]
@@ -148,7 +140,8 @@ def test_fast_path_is_finite_and_close_to_fp32(device, name, data_dir):
         difference = (out - fp32[key]).abs()
         assert difference.mean() <= FAST_MEAN_ATOL and difference.max() <= FAST_MAX_ATOL, \
             f"{key}: mean {difference.mean():.2e}, max {difference.max():.2e}"
-    assert _share_within_one_level(fp32_enhancer, fp32, fast) >= ONE_LEVEL_SHARE
+    share = within_one_level(fp32_enhancer.to_uint8, tuple(fp32.values()), tuple(fast.values()))  # a percentage
+    assert share >= 100 * ONE_LEVEL_SHARE
 
 
 # ---- one training step in fp32 and in the fast path ------------------------------------------------------------

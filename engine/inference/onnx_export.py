@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from data.atomic_file import atomic_write
+from data.atomic_file import atomic_write_bytes
 from net import ICLR, ZeroLEINR
 from net.iclr import padded_size
 from net.mafm import set_fused_mafm
@@ -112,5 +112,5 @@ def export_onnx(spec: ModelSpec, model: nn.Module, switches: dict, path) -> Path
         onnx_program = torch.onnx.export(program, example, dynamo=True, opset_version=OPSET, input_names=input_names,
                                          output_names=list(spec.outputs.names), optimize=True, verbose=False)
     path = Path(path)
-    atomic_write(path, lambda f: f.write(onnx_program.model_proto.SerializeToString()))  # as save(external_data=False)
+    atomic_write_bytes(path, onnx_program.model_proto.SerializeToString())  # as save(external_data=False)
     return path
