@@ -11,7 +11,8 @@
 
 For each model one Markdown table: training-step throughput (ICLR: the spec-§4 objective without its VGG
 term, as ``train.py --recipe cpu``, forward + backward + Adam; Zero-LEINR: one full spec-§4 iteration with its
-three Adam optimisers), inference latency per image at each size, peak memory of each, and the
+three Adam optimisers; the optimised step as ``train.py --perf fast`` runs it, in fp32 on the CPU
+unless ``--amp`` names a dtype), inference latency per image at each size, peak memory of each, and the
 largest absolute output difference of the optimised path. Baseline and optimised run in the same
 process, interleaved repeat by repeat (alternating which goes first), and the cells give the
 median with (min-max) of the repeats, so a machine loaded by other work hurts both alike.
@@ -427,12 +428,13 @@ def bench_model(name: str, args, device: torch.device, base_opts, fast_opts, mem
     train_step = TRAIN_STEPS[name][0]
     crop = train_crop(name, args.train_crop)
     log(f"[{name}] training step, batch {args.train_batch}, crop {crop} ...")
+    train_opts = training_options(args, device, fast_opts)
     steps = {"baseline": train_step(copy.deepcopy(reference).train(), base_opts, device, args.train_batch, crop),
-             "optimised": train_step(copy.deepcopy(reference).train(), fast_opts, device, args.train_batch, crop)}
+             "optimised": train_step(copy.deepcopy(reference).train(), train_opts, device, args.train_batch, crop)}
     res = measure(steps, device, args.repeats, args.warmup, memory)
     del steps
     b, o = res["baseline"], res["optimised"]
-    label = f"batch {args.train_batch}, crop {crop}"
+    label = f"{train_opts.describe()}, batch {args.train_batch}, crop {crop}"
     rows.append((f"training step, {label} (images/s)", _ips(b["times"], args.train_batch),
                  _ips(o["times"], args.train_batch),
                  _ratio(statistics.median(b["times"]), statistics.median(o["times"]))))
@@ -520,6 +522,13 @@ def fast_options(args, device: torch.device, model_name: str) -> PerformanceOpti
     if args.compile:
         opts = opts.replace(compile=True)
     return opts
+
+
+def training_options(args, device: torch.device, fast_opts: PerformanceOptions) -> PerformanceOptions:
+    """The optimised training step: ``fast_opts`` as ``train.py --perf fast`` trains with them
+    (``PerformanceOptions.for_training``: no autocast on the CPU), with autocast where ``--amp`` names it."""
+    opts = fast_opts.for_training(device)
+    return opts if args.amp == "auto" else opts.replace(amp_dtype=fast_opts.amp_dtype)
 
 
 # --------------------------------------------------------------------------- paths report (CUDA; CPU dry run)
@@ -882,7 +891,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, help="timed calls per configuration (default: CPU 3, CUDA 20)")
     p.add_argument("--warmup", type=int, help="untimed calls after the check call (default: CPU 0, CUDA 3)")
     p.add_argument("--amp", choices=["auto", "none", "bf16", "fp16"], default="auto",
-                   help="optimised path's autocast dtype (auto: PerformanceOptions.fast)")
+                   help="optimised path's autocast dtype (auto: PerformanceOptions.fast; its training step as train.py "
+                        "--perf fast, without autocast on the CPU)")
     p.add_argument("--no_channels_last", action="store_true", help="optimised path without channels_last")
     p.add_argument("--compile", action="store_true",
                    help="CPU report: optimised path with torch.compile (the paths report has --paths compile)")

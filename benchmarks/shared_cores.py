@@ -50,7 +50,7 @@ def worker(args) -> None:
 
     torch.manual_seed(0)
     device = torch.device("cpu")
-    opts = PerformanceOptions.fast(device, ICLR_SPEC).replace(amp_dtype=None, inference_mode=False)  # as --recipe cpu
+    opts = PerformanceOptions.fast(device, ICLR_SPEC).for_training(device)  # as --recipe cpu
     model = ICLR().train()
     step = ICLRStep(model, ICLRObjective(P_weight=0.0), torch.optim.Adam(model.parameters(), lr=1e-4), opts,
                     DistributedContext(0, 1, device))

@@ -78,17 +78,24 @@ class PerformanceOptions:
         (AVX512-BF16/AMX; emulated bf16 is slower).
         bf16 moves outputs by ~1e-4 on average (rare single pixels more, at hue-sector edges
         of the inverse HVI transform); pass ``.replace(amp_dtype=None)`` for fp32-exact output. Training on the
-        CPU drops the bf16 (``engine.commands.run_options.CPU_BF16_TRAINING_NOTE``: wrong oneDNN gradients).
+        CPU drops the bf16 (``for_training``).
         CUDA (not measured here, no GPU was available): channels_last + bf16 autocast +
         cudnn.benchmark + TF32 (matmuls and convolutions; ``faithful()`` keeps both in full fp32) +
-        inference_mode. ``compile`` stays off on both: on the 2-core CPU the first call took minutes per
-        input shape; opt in with ``.replace(compile=True)``.
+        inference_mode (``for_training`` says what a training step keeps). ``compile`` stays off on both:
+        on the 2-core CPU the first call took minutes per input shape; opt in with ``.replace(compile=True)``.
         """
         if torch.device(device).type == "cuda":
             return cls(channels_last=True, amp_dtype="bf16", cudnn_benchmark=True, tf32=True,
                        inference_mode=True)
         return cls(channels_last=True, amp_dtype="bf16" if cpu_has_native_bf16() else None,
                    inference_mode=True, fused_mafm=spec.fused_mafm)
+
+    def for_training(self, device) -> "PerformanceOptions":
+        """These options as a training step on ``device`` (a ``torch.device`` or string) runs them: never
+        inference mode, and on the CPU without autocast (oneDNN's bf16 weight gradients of ICLR's dilated
+        depthwise convolutions are wrong, ``engine.commands.run_options.CPU_BF16_TRAINING_NOTE``)."""
+        cpu = torch.device(device).type == "cpu"
+        return self.replace(inference_mode=False, amp_dtype=None if cpu else self.amp_dtype)
 
     def replace(self, **changes) -> "PerformanceOptions":
         """A copy with some fields changed."""

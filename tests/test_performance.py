@@ -1,6 +1,7 @@
 """engine/performance.py switches and the benchmark script (CPU, tiny inputs)."""
 import contextlib
 import copy
+import re
 
 import pytest
 import torch
@@ -111,6 +112,14 @@ def test_fast_options_and_helpers():
         assert torch.is_inference_mode_enabled()
 
 
+def test_a_training_step_keeps_autocast_on_cuda_only():
+    """``for_training``: no inference mode anywhere; the CPU's bf16 goes (oneDNN's wrong weight gradients)."""
+    cpu_bf16 = PerformanceOptions.fast("cpu", ICLR_SPEC).replace(amp_dtype="bf16")
+    assert cpu_bf16.for_training("cpu") == cpu_bf16.replace(amp_dtype=None, inference_mode=False)
+    cuda = PerformanceOptions.fast("cuda", ICLR_SPEC)
+    assert cuda.for_training(torch.device("cuda")) == cuda.replace(inference_mode=False)
+
+
 def test_apply_backend_flags_turns_anomaly_detection_off_and_restores():
     before = torch.backends.cudnn.benchmark
     torch.autograd.set_detect_anomaly(True)
@@ -156,7 +165,8 @@ def test_bench_runs_end_to_end(tmp_path, capsys):
     for title in ("### ICLR", "### Zero-LEINR"):
         assert title in report
     assert report.count("fp32 baseline bit-identical to a plain model call: yes") == 2
-    assert report.count("| training step, batch 1") == 2
+    trained = re.findall(r"^\| training step, (\S+), batch 1", report, re.MULTILINE)
+    assert len(trained) == 2 and not any("bf16" in opts or "inference_mode" in opts for opts in trained)  # --perf fast
     assert report.count("| inference 48x40 (ms/image)") == 2
     assert report.count("peak memory (MiB)") == 4
     assert "abs diff to baseline" in report and "> 1/255" in report

@@ -61,9 +61,7 @@ class RunOptions:
         fp32 unless ``amp`` asks for autocast (``CPU_BF16_TRAINING_NOTE``)."""
         fast = self.perf == "fast" or (self.perf == "auto" and device.type == "cuda")
         opts = PerformanceOptions.fast(device, get_model(self.model)) if fast else PerformanceOptions.faithful()
-        opts = opts.replace(inference_mode=False, compile=self.compile)
-        if device.type == "cpu":
-            opts = opts.replace(amp_dtype=None)
+        opts = opts.replace(compile=self.compile).for_training(device)
         if self.amp:
             opts = opts.replace(amp_dtype=None if self.amp == "off" else self.amp)
         return opts
