@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from data.atomic_file import atomic_write_bytes
+from data.output_files import os_error_text
 from engine.argument_types import positive_float
 from engine.commands.command_line import CommandLineParser
 from engine.inference.onnx_cache import cached_onnx
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     except OSError as err:  # the cache: a full disk, a folder that cannot be read
-        print(f"error: {err.filename}: {err.strerror}" if err.filename else f"error: {err}", file=sys.stderr)
+        print(f"error: {os_error_text(err)}", file=sys.stderr)
         return 2
     if out.resolve() == graph.resolve():
         print(f"error: --onnx {out} is the cache's own copy of the graph; write it outside {graph.parent}",

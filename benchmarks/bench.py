@@ -275,9 +275,9 @@ def _build(spec: ModelSpec, seed: int = 0):
     return spec.network()
 
 
-def _prepare(model, opts: PerformanceOptions):
+def _prepare(model, opts: PerformanceOptions, compile_options: dict | None = None):
     children = ZERO_LEINR_CHILDREN if isinstance(model, ZeroLEINR) else ()
-    return prepare_model(model, opts, compile_children=children)
+    return prepare_model(model, opts, compile_children=children, compile_options=compile_options)
 
 
 def _train_batch(batch: int, crop: int, scale: float, seed: int) -> torch.Tensor:
@@ -458,7 +458,7 @@ def _inference_tables(name, args, device, base_opts, fast_opts, memory, log, pea
     spec = get_model(name)
     enhancers = {"baseline": torch_enhancer(spec, baseline, opts=base_opts),
                  "optimised": torch_enhancer(spec, optimised, opts=fast_opts)}
-    if device.type == "cpu" and sizes:
+    if sizes:
         for backend in args.backends:  # the graph of the model's default switches (Zero-LEINR: square padding)
             log(f"[{name}] loading the {backend} graph (exported on first use) ...")
             enhancers[backend] = graph_enhancer(backend, spec, reference, {}, log=log)
@@ -625,21 +625,11 @@ def path_label(path: str, opts: PerformanceOptions) -> str:
     return f"{path} ({opts.describe()}{mode})"
 
 
-def _compiled(model, mode: str):
-    """``model`` under ``torch.compile(mode=mode, dynamic=False)``: a static graph per input size (Zero-LEINR: its
-    three networks, as ``_prepare``, since ``fuse`` and ``denoise`` bypass ``forward``)."""
-    compile_ = partial(torch.compile, mode=mode, dynamic=False)
-    if isinstance(model, ZeroLEINR):
-        for child in ZERO_LEINR_CHILDREN:
-            setattr(model, child, compile_(getattr(model, child)))
-        return model
-    return compile_(model)
-
-
 def path_model(reference, path: str, opts: PerformanceOptions):
-    """A copy of ``reference`` prepared for one inference path (compiled in the path's mode where ``opts.compile``)."""
-    model = prepare_model(copy.deepcopy(reference), opts.replace(compile=False)).eval()
-    return _compiled(model, COMPILE_MODES[path]) if opts.compile else model
+    """A copy of ``reference`` prepared for one inference path: where ``opts.compile``, compiled in the path's mode
+    with ``dynamic=False``, a static graph per input size (Zero-LEINR: its three networks, ``_prepare``)."""
+    compile_options = dict(mode=COMPILE_MODES[path], dynamic=False) if opts.compile else None
+    return _prepare(copy.deepcopy(reference), opts, compile_options).eval()
 
 
 def _inference_call(enhancer, images: list, path: str):
@@ -941,7 +931,7 @@ def main(argv=None) -> str:
             setattr(args, key, value)
     if args.threads:
         torch.set_num_threads(args.threads)
-    peak_gflops = matmul_peak_gflops() if device.type == "cpu" and not paths_mode else None
+    peak_gflops = None if paths_mode else matmul_peak_gflops()
 
     base_opts = PerformanceOptions.faithful()
     # Backend flags are global: the fast ones for the whole run (they do not change fp32 results
@@ -959,9 +949,11 @@ def main(argv=None) -> str:
     title = ("## Benchmark: every path, inference and training step" if paths_mode else
              "## Benchmark: faithful fp32 eager vs optimised")
 
+    machine = machine_line(device)
+
     def header() -> list:
         return [title, "", f"Command: `{command.strip()}`", "",
-                f"Machine: {machine_line(device)}; load average at start {load_start}, at end {_load()}.", ""]
+                f"Machine: {machine}; load average at start {load_start}, at end {_load()}.", ""]
 
     body = []
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from data.atomic_file import atomic_write, atomic_write_bytes, atomic_write_text
 from data.image_io import list_images
+from data.options import PRESETS
 from engine.inference.file_digest import file_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,10 +45,10 @@ RETURN_FILES = 8
 PACK_DIR = ROOT / ".gpu"
 STATE_ROOT = Path.home() / ".cache" / "llie" / "gpu"  # <model>_released/: the state of each model's GPU run
 STATE_FILES = ("last.pth",)  # what a period resumes from
+_LOL = PRESETS["lol_v1"]
 DATA_FOLDERS = {  # per model: the folders under <data_root> its training period reads
-    "iclr": ("LOLdataset/our485/low", "LOLdataset/our485/high", "LOLdataset/eval15/low", "LOLdataset/eval15/high"),
-    "zero_leinr": ("LOLdataset/our485/low", "LOLdataset/eval15/low", "LOLdataset/eval15/high", "unpaired/DICM",
-                   "unpaired/LIME", "unpaired/MEF"),
+    "iclr": (_LOL.train_low, _LOL.train_high, _LOL.test_low, _LOL.test_high),
+    "zero_leinr": (_LOL.train_low, _LOL.test_low, _LOL.test_high, "unpaired/DICM", "unpaired/LIME", "unpaired/MEF"),
 }
 WEBP_LOSSLESS = [cv2.IMWRITE_WEBP_QUALITY, 101]  # quality above 100 selects libwebp's lossless mode
 MANIFEST = "manifest.json"

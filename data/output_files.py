@@ -9,6 +9,12 @@ class OutputFolderError(ValueError):
     """The output folder or the output names would lose data or cannot be written; one-line message."""
 
 
+def os_error_text(error: OSError) -> str:
+    """``<file>: <reason>`` of an error of the system, for a one-line message (the reason alone when it names
+    no file)."""
+    return f"{error.filename}: {error.strerror}" if error.filename else str(error.strerror or error)
+
+
 def output_stems(inputs: list[Path]) -> dict[Path, str]:
     """The name stem of each input's outputs: its own stem, or ``<stem>_<extension>`` for inputs whose
     stems are equal ignoring case (``a.jpg``, ``a.png`` -> ``a_jpg``, ``a_png``), so no output replaces

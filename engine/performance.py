@@ -15,7 +15,9 @@ Typical use::
         out = model(prepare_input(x, opts))
 """
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 from torch import nn
@@ -110,25 +112,28 @@ class PerformanceOptions:
         return "+".join(parts) or "fp32 eager"
 
 
-def prepare_model(model: nn.Module, opts: PerformanceOptions, compile_children: tuple = ()) -> nn.Module:
+def prepare_model(model: nn.Module, opts: PerformanceOptions, compile_children: tuple = (),
+                  compile_options: Mapping | None = None) -> nn.Module:
     """Apply the model-side options; a no-op (``model`` returned as is) for ``faithful()``.
 
     ``channels_last`` converts the parameters in place. ``compile`` wraps ``model`` in
     ``torch.compile``, or, when ``compile_children`` names submodules (e.g. ZeroLEINR's
     ``("enhancer_b1", "enhancer_b2", "denoiser")``, which ``engine.inference.enhancer.torch_enhancer`` reaches through
     ``fuse``/``denoise`` rather than ``forward``),
-    replaces those children by compiled wrappers (their state-dict keys then gain ``_orig_mod.``).
+    replaces those children by compiled wrappers (their state-dict keys then gain ``_orig_mod.``);
+    ``compile_options`` are ``torch.compile``'s keywords (e.g. ``mode``, ``dynamic``; None: its defaults).
     """
     if opts.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if opts.fused_mafm:
         set_fused_mafm(model)
     if opts.compile:
+        compile_ = partial(torch.compile, **(compile_options or {}))
         if compile_children:
             for name in compile_children:
-                setattr(model, name, torch.compile(getattr(model, name)))
+                setattr(model, name, compile_(getattr(model, name)))
         else:
-            model = torch.compile(model)
+            model = compile_(model)
     return model
 
 

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from data.image_io import save_image
+from engine.commands import train_command
 from engine.inference import onnx_cache
+from engine.training import iclr_trainer, zero_leinr_trainer
 
 DATA = pathlib.Path(__file__).resolve().parent / "data"
 
@@ -67,6 +69,30 @@ def write_lol_pairs(root: pathlib.Path, train: int = 6, val: int = 2, size=(40, 
             save_image(high * 0.2, root / "LOLdataset" / split / "low" / f"{i}.png")
             save_image(high, root / "LOLdataset" / split / "high" / f"{i}.png")
     return root
+
+
+@pytest.fixture
+def captured(monkeypatch) -> dict:
+    """``train.py`` without training: both trainers and its after-training step replaced by stubs that write
+    nothing; the dict returned holds the config the last trainer stub was given (``"cfg"``)."""
+    seen = {}
+
+    def fake_iclr(cfg, lpips_metric=None, log=print, ctx=None):
+        seen["cfg"] = cfg
+        run_dir = pathlib.Path(cfg.run_dir)
+        return {"best_psnr": 20.0, "best_path": cfg.best_weights_path(), "state_path": run_dir / "last.pth",
+                "run_dir": run_dir}
+
+    def fake_zero_leinr(cfg, log=print, ctx=None):
+        seen["cfg"] = cfg
+        run_dir = pathlib.Path(cfg.run_dir)
+        return {"best_score": 10.0, "best_dir": cfg.best_weights_path(), "final_dir": run_dir / "final",
+                "state_path": run_dir / "last.pth"}
+
+    monkeypatch.setattr(iclr_trainer, "train_iclr", fake_iclr)
+    monkeypatch.setattr(zero_leinr_trainer, "train_zero_leinr", fake_zero_leinr)
+    monkeypatch.setattr(train_command, "_enhance_test_folder", lambda *args: 0)
+    return seen
 
 
 @pytest.fixture(scope="session")

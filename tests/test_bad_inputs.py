@@ -26,7 +26,6 @@ from engine.inference.enhancer import Enhancer
 from engine.measurement import folder_measurement
 from engine.measurement.metrics import Measurement
 from engine.model_registry import ICLR_SPEC
-from engine.training import iclr_trainer, zero_leinr_trainer
 from engine.training.iclr_trainer import ICLRTrainConfig, train_iclr
 from engine.training.run_log import write_run_log
 from engine.training.zero_leinr_trainer import ZeroLEINRTrainConfig, train_zero_leinr
@@ -797,19 +796,7 @@ def test_corrupt_training_image_stops_the_run_in_one_line(tmp_path, workers):
 
 # ---- train.py: a recipe never switches off a guard ----------------------------------------------------------
 
-@pytest.fixture
-def stub_trainers(monkeypatch):
-    """Both trainers and the demo's test-folder step replaced by stubs that write nothing."""
-    monkeypatch.setattr(iclr_trainer, "train_iclr", lambda cfg, *a, **k: {
-        "best_psnr": 1.0, "best_path": cfg.best_weights_path(), "state_path": Path(cfg.run_dir) / "last.pth",
-        "run_dir": Path(cfg.run_dir)})
-    monkeypatch.setattr(zero_leinr_trainer, "train_zero_leinr", lambda cfg, *a, **k: {
-        "best_score": 1.0, "best_dir": cfg.best_weights_path(), "final_dir": Path(cfg.run_dir) / "final",
-        "state_path": Path(cfg.run_dir) / "last.pth"})
-    monkeypatch.setattr(train, "_enhance_test_folder", lambda *args: 0)
-
-
-def test_demo_replaces_only_its_own_folder(stub_trainers, tmp_path, monkeypatch, capsys):
+def test_demo_replaces_only_its_own_folder(captured, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     previous_demos = {"iclr": ["runs/demo/last.pth", "runs/demo/best.pth"],
                       "zero_leinr": ["runs/demo_zero_leinr/last.pth", "runs/demo_zero_leinr/best/Model_denoise.pth"]}
@@ -855,7 +842,7 @@ def _resume_args(pairs: Path, state: Path, *more) -> list[str]:
             "--resume", str(state), *more]
 
 
-def test_resume_refuses_other_training_flags_naming_each(stub_trainers, tmp_path, capsys):
+def test_resume_refuses_other_training_flags_naming_each(captured, tmp_path, capsys):
     pairs = write_lol_pairs(tmp_path / "lol", train=1, val=1)
     state = _earlier_run(tmp_path, batch_size=8, crop_size=256, lr=1e-4, epochs=1000, workers=0,
                          train_low=str(pairs / "LOLdataset" / "our485" / "low") + "/")
@@ -871,7 +858,7 @@ def test_resume_refuses_other_training_flags_naming_each(stub_trainers, tmp_path
     assert "note: resuming with --threads 2 instead of 0" in out
 
 
-def test_resume_of_a_last_pth_without_settings_says_they_cannot_be_checked(stub_trainers, tmp_path, capsys):
+def test_resume_of_a_last_pth_without_settings_says_they_cannot_be_checked(captured, tmp_path, capsys):
     pairs = write_lol_pairs(tmp_path / "lol", train=1, val=1)
     state = _earlier_run(tmp_path)
     assert train.main(_resume_args(pairs, state, "--batch_size", "4")) == 0
@@ -880,7 +867,7 @@ def test_resume_of_a_last_pth_without_settings_says_they_cannot_be_checked(stub_
                      f"flags given cannot be checked against them; resuming with them as given"]
 
 
-def test_resume_writes_over_its_own_run_files_only(stub_trainers, tmp_path, capsys):
+def test_resume_writes_over_its_own_run_files_only(captured, tmp_path, capsys):
     """A resume may move its best weights or run folder (paths may change), never onto another run's or the
     shipped files."""
     pairs = write_lol_pairs(tmp_path / "lol", train=1, val=1)
@@ -901,7 +888,7 @@ def test_resume_writes_over_its_own_run_files_only(stub_trainers, tmp_path, caps
     assert train.main(_resume_args(pairs, state, "--best_path", str(shipped), "--overwrite")) == 0
 
 
-def test_resume_of_an_earlier_versions_last_pth_keeps_the_guards(stub_trainers, tmp_path, capsys):
+def test_resume_of_an_earlier_versions_last_pth_keeps_the_guards(captured, tmp_path, capsys):
     """Without a stored configuration, the folder of its last.pth and that folder's best weights are the run's."""
     pairs = write_lol_pairs(tmp_path / "lol", train=1, val=1)
     state = _earlier_run(tmp_path)

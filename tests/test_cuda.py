@@ -157,9 +157,7 @@ def _train_step(name: str, opts: PerformanceOptions, device) -> tuple[float, dic
 
 
 def test_training_step_in_fp32_and_in_the_fast_path(device, name):
-    fast_opts = fast_options(device, name)
-    if device.type == "cpu":  # oneDNN's bf16 weight gradients of channels_last dilated depthwise convolutions are
-        fast_opts = fast_opts.replace(amp_dtype=None)  # wrong (run_options.CPU_BF16_TRAINING_NOTE): fp32 dry run
+    fast_opts = fast_options(device, name).for_training(device)  # as train.py: fp32 on the CPU (a dry run)
     fp32_loss, before, fp32 = _train_step(name, PerformanceOptions.faithful(), device)
     fast_loss, _, fast = _train_step(name, fast_opts, device)
     assert math.isfinite(fp32_loss) and math.isfinite(fast_loss)
@@ -178,7 +176,7 @@ def test_each_gradient_of_an_mfem_block_in_the_training_path(device):
     """Tensor by tensor, which the check above (all gradients together) cannot see: on the CPU oneDNN's bf16 weight
     gradients of ICLR's dilated depthwise convolutions were ~70% off (so CPU training stays fp32; the dry run checks
     that); train.py's path on CUDA (bf16 + channels_last) must give each within 5% of fp32's."""
-    assert gradients_off_fp32(RunOptions("iclr", "released").performance(device), device) == []
+    assert gradients_off_fp32(RunOptions("iclr", "released", perf="fast").performance(device), device) == []
 
 
 # ---- resume under deterministic algorithms ---------------------------------------------------------------------

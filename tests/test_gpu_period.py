@@ -1,6 +1,5 @@
 """benchmarks/gpu_period.py: a period's data and state packed into calls within their budget, unpacked there to the
 same pixels and bytes, sent back in parts within the return limits and joined here (small budgets, tiny images)."""
-import hashlib
 import json
 import os
 import shutil
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks import gpu_period
+from engine.inference.file_digest import file_sha256
 from tests.conftest import write_lol_pairs
 
 MIB = gpu_period.MIB
@@ -30,10 +30,6 @@ def _random_file(path, size: int, seed: int = 0):
     return path
 
 
-def _digest(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_pack_and_unpack_give_back_the_pixels_and_the_state(small_budget, tmp_path):
     data = write_lol_pairs(tmp_path / "here", train=3, val=1)
     state = _random_file(tmp_path / "state" / "last.pth", 7 * MIB)
@@ -49,7 +45,7 @@ def test_pack_and_unpack_give_back_the_pixels_and_the_state(small_budget, tmp_pa
     for image in (data / "LOLdataset").rglob("*.png"):
         copy = there / "datasets" / image.relative_to(data)
         assert np.array_equal(cv2.imread(str(copy), cv2.IMREAD_UNCHANGED), cv2.imread(str(image), cv2.IMREAD_UNCHANGED))
-    assert _digest(there / "run" / "last.pth") == _digest(state)
+    assert file_sha256(there / "run" / "last.pth") == file_sha256(state)
 
 
 def test_unpack_refuses_a_state_with_a_part_missing(small_budget, tmp_path):
@@ -99,12 +95,12 @@ def test_send_keeps_to_the_return_limits_and_receive_joins(small_budget, tmp_pat
 
     cache = tmp_path / "cache"
     _random_file(cache / "last.pth", 10, seed=3)
-    earlier = _digest(cache / "last.pth")
+    earlier = file_sha256(cache / "last.pth")
     gpu_period.receive(out, cache)
-    assert _digest(cache / "last.pth") == _digest(state) and _digest(cache / "metrics.csv") == _digest(metrics)
-    assert _digest(cache / "last.pth.prev") == earlier  # the state it replaces is kept
+    assert file_sha256(cache / "last.pth") == file_sha256(state) and file_sha256(cache / "metrics.csv") == file_sha256(metrics)
+    assert file_sha256(cache / "last.pth.prev") == earlier  # the state it replaces is kept
     gpu_period.receive(out, cache)  # the same files again: the earlier state stays the .prev
-    assert _digest(cache / "last.pth.prev") == earlier and _digest(cache / "last.pth") == _digest(state)
+    assert file_sha256(cache / "last.pth.prev") == earlier and file_sha256(cache / "last.pth") == file_sha256(state)
     assert not list(cache.glob("*.incoming"))
 
 
@@ -114,6 +110,6 @@ def test_receive_refuses_damaged_parts(small_budget, tmp_path):
     gpu_period.send([_random_file(tmp_path / "last.pth", 3 * MIB // 2)], out)
     (out / "last.pth.01").write_bytes(b"cut short")
     _random_file(tmp_path / "cache" / "last.pth", 10)
-    here = _digest(tmp_path / "cache" / "last.pth")
+    here = file_sha256(tmp_path / "cache" / "last.pth")
     assert gpu_period.main(["receive", str(out), "--to", str(tmp_path / "cache")]) == 1
-    assert _digest(tmp_path / "cache" / "last.pth") == here and not (tmp_path / "cache" / "last.pth.prev").exists()
+    assert file_sha256(tmp_path / "cache" / "last.pth") == here and not (tmp_path / "cache" / "last.pth.prev").exists()

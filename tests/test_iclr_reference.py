@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from loss import CCL, EdgeLoss, SSIMLoss
 from net import ICLR, HVITransform
 from net.mafm import set_fused_mafm
-from tests.reference_fill import ICLR_REFERENCE_OUTPUTS, deterministic_fill_
+from tests.reference_fill import ICLR_REFERENCE_OUTPUTS, reference_network
 
 TOL = dict(rtol=1e-4, atol=1e-5)
 
@@ -18,7 +18,7 @@ def ref(data_dir):
 
 @pytest.fixture(scope="module")
 def model():
-    return deterministic_fill_(ICLR()).eval()
+    return reference_network("iclr")
 
 
 @pytest.mark.parametrize("k", [0.2, 0.37])
@@ -64,7 +64,7 @@ def test_switches_do_not_leak_between_calls(ref, model):
 
 def test_fused_mafm_keeps_the_reference_outputs(ref):
     """The fused MAFM computation (``PerformanceOptions.fused_mafm``) is the same function."""
-    fused = set_fused_mafm(deterministic_fill_(ICLR()).eval())
+    fused = set_fused_mafm(reference_network("iclr"))
     with torch.no_grad():
         for size in ("64x64", "2x48x80"):
             torch.testing.assert_close(fused(ref[f"model/{size}/input"]), ref[f"model/{size}/output"], **TOL)
@@ -72,7 +72,7 @@ def test_fused_mafm_keeps_the_reference_outputs(ref):
 
 @pytest.mark.parametrize("fused_mafm", [False, True])
 def test_training_gradients(ref, fused_mafm):
-    model = set_fused_mafm(deterministic_fill_(ICLR()).train(), fused_mafm)
+    model = set_fused_mafm(reference_network("iclr").train(), fused_mafm)
     out = model(ref["model/64x64/input"])
     target = ref["grad/target"]
     loss = F.mse_loss(out, target) + F.mse_loss(model.HVIT(out), model.HVIT(target))

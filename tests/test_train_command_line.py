@@ -14,7 +14,7 @@ from engine import performance
 from engine.commands import train_command as train
 from engine.commands.run_options import CPU_BF16_TRAINING_NOTE, RunOptions
 from engine.performance import PerformanceOptions
-from engine.training import iclr_trainer, zero_leinr_trainer
+from engine.training import iclr_trainer
 from engine.training.iclr_trainer import ICLRStep, ICLRTrainConfig, train_iclr
 from engine.training.run_outputs import TimeEstimate
 from engine.training.zero_leinr_trainer import ZeroLEINRStep, ZeroLEINRTrainConfig, train_zero_leinr
@@ -31,27 +31,6 @@ QUIET = dict(log=lambda *_: None)
 def pairs(tmp_path_factory) -> Path:
     """LOLdataset-shaped folders with three 40x48 training pairs and one validation pair."""
     return write_lol_pairs(tmp_path_factory.mktemp("lol"), train=3, val=1)
-
-
-@pytest.fixture
-def captured(monkeypatch, tmp_path):
-    """Replace both trainers by stubs that record the config they were given."""
-    seen = {}
-
-    def fake_iclr(cfg, lpips_metric=None, log=print, ctx=None):
-        seen["cfg"] = cfg
-        return {"best_psnr": 20.0, "best_path": cfg.best_weights_path(), "state_path": Path(cfg.run_dir) / "last.pth",
-                "run_dir": Path(cfg.run_dir)}
-
-    def fake_zero_leinr(cfg, log=print, ctx=None):
-        seen["cfg"] = cfg
-        return {"best_score": 10.0, "best_dir": cfg.best_weights_path(), "final_dir": Path(cfg.run_dir) / "final",
-                "state_path": Path(cfg.run_dir) / "last.pth"}
-
-    monkeypatch.setattr(iclr_trainer, "train_iclr", fake_iclr)
-    monkeypatch.setattr(zero_leinr_trainer, "train_zero_leinr", fake_zero_leinr)
-    monkeypatch.setattr(train, "_enhance_test_folder", lambda *args: 0)
-    return seen
 
 
 def _iclr_args(pairs, tmp_path, *more):

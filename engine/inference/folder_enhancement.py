@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from data.image_io import ImageReadError, list_images, passed_over_summary, pixel_limit, read_image, save_image
-from data.output_files import OutputFolderError, check_output_folder, output_stems, require_writable_folder
+from data.output_files import (OutputFolderError, check_output_folder, os_error_text, output_stems,
+                               require_writable_folder)
 from data.output_manifest import write_output_manifest
 from data.pairing import pair_key
 
@@ -71,11 +72,6 @@ class FolderEnhancement:
     def tile_size(self) -> int:
         """The size of the tiles when tiling (``tile`` 0 means ``AUTO_TILE_SIZE``)."""
         return self.tile or AUTO_TILE_SIZE
-
-
-def _os_error(err: OSError) -> str:
-    """``<file>: <reason>`` of an error of the system (the reason alone when it names no file)."""
-    return f"{err.filename}: {err.strerror}" if err.filename else str(err.strerror or err)
 
 
 def _note(message: str) -> None:
@@ -181,7 +177,7 @@ def enhance_folder(job: FolderEnhancement) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # e.g. a full disk
-        print(f"error: {_os_error(err)}", file=sys.stderr)
+        print(f"error: {os_error_text(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted before any image was enhanced", file=sys.stderr)
@@ -205,7 +201,7 @@ def enhance_folder(job: FolderEnhancement) -> int:
             try:
                 outputs = enhance_image(enhancer, image, job.tile, job.tile_overlap)
             except OSError as err:  # e.g. OpenVINO's compiled blobs on a full disk
-                tqdm.write(f"error: {_os_error(err)}", file=sys.stderr)
+                tqdm.write(f"error: {os_error_text(err)}", file=sys.stderr)
                 return 2
             try:
                 for name, out in outputs.items():
